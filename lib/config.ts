@@ -1,0 +1,269 @@
+/**
+ * Configuration: every environment variable the gateway reads, parsed and validated once.
+ *
+ * `loadConfig(env)` is pure (tests call it with a plain object); `getConfig()` parses
+ * `process.env` once per container / process and freezes the result. A bad value throws a
+ * `ConfigError` naming the variable; processes print that one line and exit non-zero.
+ */
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+  }
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+export type StartPosition = 'latest' | 'earliest';
+
+export interface Config {
+  readonly stage: string;
+  readonly ws: {
+    readonly host: string;
+    readonly port: number;
+    readonly healthPort: number;
+    readonly maxMessageSize: number;
+    readonly heartbeatIntervalSecs: number;
+    readonly heartbeatTimeoutSecs: number;
+    readonly rateLimitPerSec: number;
+    readonly rateLimitBurst: number;
+    /** TTL of the per-connection routing keys; refreshed by heartbeats. */
+    readonly connectionTtlSecs: number;
+  };
+  readonly redis: {
+    readonly url: string;
+    readonly cluster: boolean;
+    /** Prefix for every key the gateway writes (empty in production: the key names are a contract). */
+    readonly keyPrefix: string;
+  };
+  readonly kafka: {
+    readonly brokers: readonly string[];
+    readonly clientId: string;
+    readonly consumerGroup: string;
+    readonly startPosition: StartPosition;
+    readonly maxWaitMs: number;
+    readonly ssl: boolean;
+    readonly sasl?: { readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; readonly username: string; readonly password: string };
+  };
+  readonly auth: {
+    readonly publicKeyPath: string;
+    readonly secret?: string;
+    readonly allowUnverified: boolean;
+    readonly cookieName: string;
+  };
+  readonly aws: {
+    readonly region: string;
+    /** Management API endpoint; empty on AWS, where it is derived from the request context. */
+    readonly managementEndpoint?: string;
+    /** Lambda API endpoint for the async welcome invocation; empty on AWS. */
+    readonly lambdaEndpoint?: string;
+    readonly welcomeFunctionName: string;
+  };
+  readonly push: {
+    readonly concurrency: number;
+    readonly maxRetries: number;
+    readonly timeoutMs: number;
+  };
+  readonly consumer: {
+    readonly metricsPort: number;
+  };
+  readonly disconnectNotifyRooms: boolean;
+  readonly logLevel: LogLevel;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function str(env: Env, name: string, fallback: string): string {
+  const v = env[name];
+  return v === undefined || v === '' ? fallback : v;
+}
+
+function optional(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v === '' ? undefined : v;
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(name, `expected an integer, got "${raw}"`);
+  const n = Number(raw.trim());
+  if (n < min || n > max) throw new ConfigError(name, `expected an integer from ${min} to ${max}, got ${n}`);
+  return n;
+}
+
+function num(env: Env, name: string, fallback: number, min: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw.trim());
+  if (!Number.isFinite(n) || n < min) throw new ConfigError(name, `expected a number ≥ ${min}, got "${raw}"`);
+  return n;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const v = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(name, `expected true or false, got "${raw}"`);
+}
+
+function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: readonly T[]): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const v = raw.trim().toLowerCase() as T;
+  if (!allowed.includes(v)) throw new ConfigError(name, `expected one of ${allowed.join(', ')}, got "${raw}"`);
+  return v;
+}
+
+function url(env: Env, name: string, protocols: readonly string[]): string | undefined {
+  const raw = optional(env, name);
+  if (raw === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(name, 'not a valid URL');
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `expected a ${protocols.join(' or ')} URL`);
+  }
+  return raw.replace(/\/+$/, '');
+}
+
+/** The Rust gateway used RUST_LOG (`info,ws_gateway=debug`); LOG_LEVEL wins, RUST_LOG's first level is honoured. */
+function logLevel(env: Env): LogLevel {
+  const levels = ['debug', 'info', 'warn', 'error', 'silent'] as const;
+  if (optional(env, 'LOG_LEVEL') !== undefined) return oneOf(env, 'LOG_LEVEL', 'info', levels);
+  const rust = optional(env, 'RUST_LOG')?.split(',')[0]?.trim().toLowerCase();
+  if (rust === 'trace') return 'debug';
+  return (levels as readonly string[]).includes(rust ?? '') ? (rust as LogLevel) : 'info';
+}
+
+function redisUrl(env: Env): string {
+  const explicit = url(env, 'REDIS_URL', ['redis:', 'rediss:']);
+  if (explicit) return explicit;
+  // The Rust gateway did not URL-encode the password; we do, so passwords with '@' or '/' work.
+  const user = str(env, 'REDIS_USER', 'app');
+  const password = str(env, 'REDIS_PASSWORD', 'redis_secret_password');
+  const host = str(env, 'REDIS_HOST', 'redis');
+  const port = int(env, 'REDIS_PORT', 6379, 1, 65535);
+  const db = int(env, 'REDIS_DB', 0, 0, 15);
+  const auth = password ? `${encodeURIComponent(user)}:${encodeURIComponent(password)}@` : '';
+  return `redis://${auth}${host}:${port}/${db}`;
+}
+
+function brokers(env: Env): string[] {
+  const explicit = optional(env, 'KAFKA_BROKERS');
+  if (explicit) {
+    const list = explicit
+      .split(',')
+      .map((b) => b.trim())
+      .filter(Boolean);
+    for (const b of list) {
+      if (!/^[^\s:]+:\d{1,5}$/.test(b)) throw new ConfigError('KAFKA_BROKERS', `expected host:port[,host:port…], got "${b}"`);
+    }
+    if (list.length === 0) throw new ConfigError('KAFKA_BROKERS', 'no broker given');
+    return list;
+  }
+  return [`${str(env, 'KAFKA_HOST', 'kafka')}:${int(env, 'KAFKA_PORT', 9092, 1, 65535)}`];
+}
+
+function sasl(env: Env): Config['kafka']['sasl'] {
+  const mechanism = optional(env, 'KAFKA_SASL_MECHANISM');
+  if (mechanism === undefined) return undefined;
+  const m = oneOf(env, 'KAFKA_SASL_MECHANISM', 'plain', ['plain', 'scram-sha-256', 'scram-sha-512'] as const);
+  const username = optional(env, 'KAFKA_SASL_USERNAME');
+  const password = optional(env, 'KAFKA_SASL_PASSWORD');
+  if (!username) throw new ConfigError('KAFKA_SASL_USERNAME', 'required when KAFKA_SASL_MECHANISM is set');
+  if (!password) throw new ConfigError('KAFKA_SASL_PASSWORD', 'required when KAFKA_SASL_MECHANISM is set');
+  return { mechanism: m, username, password };
+}
+
+export function loadConfig(env: Env): Config {
+  const stage = str(env, 'STAGE', 'dev');
+  const config: Config = {
+    stage,
+    ws: {
+      host: str(env, 'WS_HOST', '0.0.0.0'),
+      port: int(env, 'WS_PORT', 9998, 1, 65535),
+      healthPort: int(env, 'WS_HEALTH_PORT', 9997, 1, 65535),
+      maxMessageSize: int(env, 'WS_MAX_MESSAGE_SIZE', 65536, 1, 10 * 1024 * 1024),
+      heartbeatIntervalSecs: int(env, 'WS_HEARTBEAT_INTERVAL_SECS', 15, 1, 86400),
+      heartbeatTimeoutSecs: int(env, 'WS_HEARTBEAT_TIMEOUT_SECS', 45, 1, 86400),
+      rateLimitPerSec: num(env, 'WS_RATE_LIMIT_PER_SEC', 50, 0),
+      rateLimitBurst: int(env, 'WS_RATE_LIMIT_BURST', 100, 1, 1_000_000),
+      connectionTtlSecs: int(env, 'WS_CONNECTION_TTL_SECS', 86400, 60, 30 * 86400),
+    },
+    redis: {
+      url: redisUrl(env),
+      cluster: bool(env, 'REDIS_CLUSTER', false),
+      keyPrefix: str(env, 'REDIS_KEY_PREFIX', ''),
+    },
+    kafka: {
+      brokers: brokers(env),
+      clientId: str(env, 'KAFKA_CLIENT_ID', 'ws_gateway'),
+      consumerGroup: str(env, 'KAFKA_CONSUMER_GROUP', 'ws_gateway'),
+      startPosition: oneOf(env, 'KAFKA_START_POSITION', 'latest', ['latest', 'earliest'] as const),
+      maxWaitMs: int(env, 'KAFKA_MAX_WAIT_MS', 100, 1, 30000),
+      ssl: bool(env, 'KAFKA_SSL', false),
+      sasl: sasl(env),
+    },
+    auth: {
+      publicKeyPath: str(env, 'JWT_PUBLIC_KEY_PATH', '/keys/jwt_public.pem'),
+      secret: optional(env, 'JWT_SECRET'),
+      allowUnverified: bool(env, 'AUTH_ALLOW_UNVERIFIED', false),
+      cookieName: str(env, 'AUTH_COOKIE_NAME', 'auth_token'),
+    },
+    aws: {
+      region: str(env, 'AWS_REGION', 'us-east-1'),
+      managementEndpoint: url(env, 'WS_MANAGEMENT_ENDPOINT', ['http:', 'https:']),
+      lambdaEndpoint: url(env, 'LAMBDA_ENDPOINT', ['http:', 'https:']),
+      welcomeFunctionName: str(env, 'WELCOME_FUNCTION_NAME', `ws-gateway-${stage}-welcome`),
+    },
+    push: {
+      concurrency: int(env, 'PUSH_CONCURRENCY', 64, 1, 4096),
+      maxRetries: int(env, 'PUSH_MAX_RETRIES', 3, 0, 20),
+      timeoutMs: int(env, 'PUSH_TIMEOUT_MS', 5000, 100, 60000),
+    },
+    consumer: {
+      metricsPort: int(env, 'CONSUMER_METRICS_PORT', 9996, 0, 65535),
+    },
+    disconnectNotifyRooms: bool(env, 'DISCONNECT_NOTIFY_ROOMS', true),
+    logLevel: logLevel(env),
+  };
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+let cached: Config | undefined;
+
+/** The process-wide configuration, parsed from `process.env` on first use. */
+export function getConfig(): Config {
+  cached ??= loadConfig(process.env);
+  return cached;
+}
+
+/** For long-running processes: parse or print one line naming the bad variable and exit 1. */
+export function getConfigOrExit(): Config {
+  try {
+    return getConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`ws-gateway: invalid configuration: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+}
