@@ -46,7 +46,11 @@ export interface Config {
     readonly startPosition: StartPosition;
     readonly maxWaitMs: number;
     readonly ssl: boolean;
-    readonly sasl?: { readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; readonly username: string; readonly password: string };
+    readonly sasl?: {
+      readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
+      readonly username: string;
+      readonly password: string;
+    };
   };
   readonly auth: {
     readonly publicKeyPath: string;
@@ -116,7 +120,8 @@ function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: r
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const v = raw.trim().toLowerCase() as T;
-  if (!allowed.includes(v)) throw new ConfigError(name, `expected one of ${allowed.join(', ')}, got "${raw}"`);
+  if (!allowed.includes(v))
+    throw new ConfigError(name, `expected one of ${allowed.join(', ')}, got "${raw}"`);
   return v;
 }
 
@@ -165,7 +170,8 @@ function brokers(env: Env): string[] {
       .map((b) => b.trim())
       .filter(Boolean);
     for (const b of list) {
-      if (!/^[^\s:]+:\d{1,5}$/.test(b)) throw new ConfigError('KAFKA_BROKERS', `expected host:port[,host:port…], got "${b}"`);
+      if (!/^[^\s:]+:\d{1,5}$/.test(b))
+        throw new ConfigError('KAFKA_BROKERS', `expected host:port[,host:port…], got "${b}"`);
     }
     if (list.length === 0) throw new ConfigError('KAFKA_BROKERS', 'no broker given');
     return list;

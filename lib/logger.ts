@@ -17,12 +17,17 @@ const SECRET_KEYS = /^(token|authorization|cookie|password|secret|jwt|auth_token
 
 function redact(value: unknown, depth = 0): unknown {
   if (value instanceof Error) {
-    return { name: value.name, message: value.message, ...(value.cause ? { cause: redact(value.cause, depth + 1) } : {}) };
+    return {
+      name: value.name,
+      message: value.message,
+      ...(value.cause ? { cause: redact(value.cause, depth + 1) } : {}),
+    };
   }
   if (!value || typeof value !== 'object' || depth > 4) return value;
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = SECRET_KEYS.test(k) ? '[redacted]' : redact(v, depth + 1);
+  for (const [k, v] of Object.entries(value))
+    out[k] = SECRET_KEYS.test(k) ? '[redacted]' : redact(v, depth + 1);
   return out;
 }
 
@@ -32,11 +37,21 @@ export interface LoggerOptions {
   write?: (line: string) => void;
 }
 
-export function createLogger({ level, base = {}, write = (l) => process.stdout.write(l) }: LoggerOptions): Logger {
+export function createLogger({
+  level,
+  base = {},
+  write = (l) => process.stdout.write(l),
+}: LoggerOptions): Logger {
   const min = ORDER[level];
   const emit = (lvl: Exclude<LogLevel, 'silent'>, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[lvl] < min) return;
-    const entry = { time: new Date().toISOString(), level: lvl, msg, ...base, ...(fields ? (redact(fields) as object) : {}) };
+    const entry = {
+      time: new Date().toISOString(),
+      level: lvl,
+      msg,
+      ...base,
+      ...(fields ? (redact(fields) as object) : {}),
+    };
     let line: string;
     try {
       line = JSON.stringify(entry);

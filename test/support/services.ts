@@ -55,10 +55,16 @@ function stopper(child: ChildProcess): () => Promise<void> {
     });
 }
 
-async function waitForPort(port: number, timeoutMs: number, child: ChildProcess, what: string): Promise<void> {
+async function waitForPort(
+  port: number,
+  timeoutMs: number,
+  child: ChildProcess,
+  what: string,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${what} exited with code ${child.exitCode} during start-up`);
+    if (child.exitCode !== null)
+      throw new Error(`${what} exited with code ${child.exitCode} during start-up`);
     const ok = await new Promise<boolean>((resolve) => {
       const s = net.connect(port, '127.0.0.1');
       s.once('connect', () => {
@@ -86,7 +92,18 @@ export async function startRedis({ port, args = [], dir }: RedisOptions = {}): P
   const p = port ?? (await freePort());
   const child = spawn(
     'redis-server',
-    ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...(dir ? ['--dir', dir] : []), ...args],
+    [
+      '--port',
+      String(p),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      ...(dir ? ['--dir', dir] : []),
+      ...args,
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   await waitForPort(p, 10_000, child, 'redis-server');
@@ -99,12 +116,19 @@ export async function startRedis({ port, args = [], dir }: RedisOptions = {}): P
  */
 export async function startKafkaMock({ brokers = 1 }: { brokers?: number } = {}): Promise<RunningService> {
   requireBinary('kcat');
-  const child = spawn('kcat', ['-b', 'dummy:1', '-X', `test.mock.num.brokers=${brokers}`, '-C', '-t', 'keepalive', '-q'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    'kcat',
+    ['-b', 'dummy:1', '-X', `test.mock.num.brokers=${brokers}`, '-C', '-t', 'keepalive', '-q'],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   const address = await new Promise<string>((resolve, reject) => {
     let buf = '';
-    const timer = setTimeout(() => reject(new Error(`kcat mock cluster did not start within 10 s: ${buf.slice(-500)}`)), 10_000);
+    const timer = setTimeout(
+      () => reject(new Error(`kcat mock cluster did not start within 10 s: ${buf.slice(-500)}`)),
+      10_000,
+    );
     child.stderr?.on('data', (d: Buffer) => {
       buf += d.toString();
       const m = /replaced with ((?:127\.0\.0\.1|localhost):\d+(?:,[^\s]+)?)/.exec(buf);

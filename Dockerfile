@@ -1,0 +1,30 @@
+# syntax=docker/dockerfile:1
+# Targets:
+#   consumer (default) — the event consumer for ECS / Kubernetes: one bundled file, production only.
+#   dev                — serverless-offline with the handlers (docker-compose's `gateway` service).
+
+FROM node:20-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json .npmrc ./
+RUN npm ci --no-audit --no-fund
+
+FROM deps AS dev
+COPY . .
+EXPOSE 9997 9998
+CMD ["node_modules/.bin/serverless", "offline", "start", "--stage", "local", "--host", "0.0.0.0"]
+
+FROM deps AS build
+COPY . .
+RUN npm run build:consumer
+
+FROM node:20-bookworm-slim AS consumer
+WORKDIR /app
+ENV NODE_ENV=production \
+    NODE_OPTIONS=--enable-source-maps \
+    CONSUMER_METRICS_PORT=9996
+COPY --from=build /app/dist/consumer.js /app/dist/consumer.js.map ./
+USER node
+EXPOSE 9996
+HEALTHCHECK --interval=10s --timeout=3s CMD node -e "fetch('http://127.0.0.1:9996/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+# SIGTERM (docker stop, ECS, Kubernetes) stops it cleanly: finish in-flight, commit, disconnect.
+CMD ["node", "consumer.js"]

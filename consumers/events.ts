@@ -1,0 +1,99 @@
+/**
+ * The long-running event consumer: `system.events`, `chat.events`, `games.events` → the right
+ * connections. Run with `tsx consumers/events.ts` (started by `npm start`) or from the container
+ * image. SIGTERM / SIGINT stop it cleanly.
+ */
+import { randomUUID } from 'node:crypto';
+import { ConfigError, getConfigOrExit } from '../lib/config';
+import { startMetricsServer } from '../lib/consumer/http';
+import { createPipeline } from '../lib/consumer/pipeline';
+import { runConsumer } from '../lib/consumer/run';
+import { createKafka } from '../lib/kafka/client';
+import { createKafkaPublisher } from '../lib/kafka/publisher';
+import { createLogger } from '../lib/logger';
+import { createMetrics } from '../lib/metrics';
+import { createManagementApiPusher } from '../lib/push/pusher';
+import { createRedisClient } from '../lib/redis';
+import { createSessionStore } from '../lib/store/session-store';
+
+async function main(): Promise<void> {
+  const config = getConfigOrExit();
+  const logger = createLogger({ level: config.logLevel, base: { service: 'ws-gateway-consumer' } });
+  const endpoint = config.aws.managementEndpoint;
+  if (!endpoint) {
+    const err = new ConfigError(
+      'WS_MANAGEMENT_ENDPOINT',
+      'required by the consumer (e.g. https://{api-id}.execute-api.{region}.amazonaws.com/{stage})',
+    );
+    process.stderr.write(`ws-gateway: invalid configuration: ${err.message}\n`);
+    process.exit(1);
+  }
+  const metrics = createMetrics();
+  const redis = createRedisClient({ url: config.redis.url, cluster: config.redis.cluster, logger });
+  const store = createSessionStore({
+    redis,
+    connectionTtlSecs: config.ws.connectionTtlSecs,
+    keyPrefix: config.redis.keyPrefix,
+  });
+  const kafka = createKafka(config.kafka, logger);
+  const publisher = createKafkaPublisher({ kafka });
+  const pusher = createManagementApiPusher({
+    endpoint,
+    region: config.aws.region,
+    logger,
+    maxRetries: config.push.maxRetries,
+    timeoutMs: config.push.timeoutMs,
+    maxSockets: config.push.concurrency,
+  });
+  const processRecord = createPipeline({
+    config,
+    store,
+    publisher,
+    pusher,
+    metrics,
+    logger,
+    pushConcurrency: config.push.concurrency,
+    newId: randomUUID,
+    now: () => new Date(),
+  });
+
+  let ready = false;
+  const server = await startMetricsServer({
+    port: config.consumer.metricsPort,
+    metrics,
+    isReady: () => ready,
+  });
+  const controller = new AbortController();
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(sig, () => {
+      logger.info('signal received, stopping', { signal: sig });
+      controller.abort();
+    });
+  }
+  try {
+    await runConsumer({
+      kafka,
+      config: config.kafka,
+      processRecord,
+      logger,
+      metrics,
+      signal: controller.signal,
+      onReady: () => {
+        ready = true;
+      },
+    });
+  } finally {
+    server.close();
+    await Promise.allSettled([publisher.disconnect(), pusher.close(), redis.quit()]);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(
+      `${JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: 'consumer failed', err: String(err) })}\n`,
+    );
+    process.exit(1);
+  },
+);

@@ -1,0 +1,112 @@
+import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Config } from '../config';
+import type { Logger } from '../logger';
+import type { Metrics } from '../metrics';
+import { CONSUMED_TOPICS } from '../protocol/envelope';
+import type { ProcessRecord } from './pipeline';
+
+export interface ConsumerOptions {
+  readonly kafka: Kafka;
+  readonly config: Config['kafka'];
+  readonly processRecord: ProcessRecord;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** Aborting it stops the consumer cleanly: stop fetching, finish in-flight records, commit, disconnect. */
+  readonly signal: AbortSignal;
+  /** Called once the consumer has joined its group (readiness). */
+  readonly onReady?: () => void;
+  readonly topics?: readonly string[];
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The event consumer as a service: resolves when stopped through `signal`, rejects on a fatal
+ * error. At-least-once: a record's offset is resolved only after its deliveries were attempted,
+ * and committed after that; records of one partition are processed strictly in order.
+ */
+export async function runConsumer(opts: ConsumerOptions): Promise<void> {
+  const { kafka, config, processRecord, logger, metrics, signal } = opts;
+  const lag = metrics.gauge('ws_gateway_consumer_lag', 'Offset lag per topic partition at the last batch');
+  const retries = metrics.counter(
+    'ws_gateway_record_retries_total',
+    'Records retried after a transient failure',
+  );
+  const consumer: Consumer = kafka.consumer({
+    groupId: config.consumerGroup,
+    // The old gateway waited at most 500 ms for a fetch; we wait less, since delivery latency is
+    // measured (the mock cluster never answers a waiting fetch early).
+    maxWaitTimeInMs: config.maxWaitMs,
+    sessionTimeout: 30_000,
+    heartbeatInterval: 3_000,
+    rebalanceTimeout: 30_000,
+    allowAutoTopicCreation: true,
+  });
+  consumer.on(consumer.events.GROUP_JOIN, (e) => {
+    logger.info('consumer joined group', { groupId: e.payload.groupId, memberId: e.payload.memberId });
+    opts.onReady?.();
+  });
+  consumer.on(consumer.events.CRASH, (e) => {
+    logger.error('consumer crashed', { err: e.payload.error, restart: e.payload.restart });
+  });
+
+  await consumer.connect();
+  await consumer.subscribe({
+    topics: [...(opts.topics ?? CONSUMED_TOPICS)],
+    fromBeginning: config.startPosition === 'earliest',
+  });
+
+  const stopped = new Promise<void>((resolve) => {
+    if (signal.aborted) resolve();
+    signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+
+  await consumer.run({
+    autoCommit: true,
+    autoCommitInterval: 1000,
+    eachBatchAutoResolve: false,
+    partitionsConsumedConcurrently: 16,
+    eachBatch: async (payload: EachBatchPayload) => {
+      const { batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale } = payload;
+      for (const message of batch.messages) {
+        if (!isRunning() || isStale()) break;
+        const record = {
+          topic: batch.topic,
+          partition: batch.partition,
+          offset: message.offset,
+          value: message.value,
+        };
+        // Transient failures (Redis down) retry the same record with backoff: order is kept and
+        // nothing after it is committed. Stopping interrupts the wait; the record is redelivered.
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await processRecord(record);
+            break;
+          } catch (err) {
+            retries.inc({ topic: batch.topic });
+            logger.warn('record failed, retrying', {
+              topic: batch.topic,
+              partition: batch.partition,
+              offset: message.offset,
+              attempt,
+              err,
+            });
+            if (signal.aborted) return;
+            await sleep(Math.min(100 * 2 ** attempt, 5000));
+            await heartbeat();
+          }
+        }
+        resolveOffset(message.offset);
+        await heartbeat();
+      }
+      await commitOffsetsIfNecessary();
+      lag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(batch.offsetLag()));
+    },
+  });
+
+  await stopped;
+  logger.info('consumer stopping');
+  // disconnect() stops fetching, waits for the running batches, commits resolved offsets, leaves the group.
+  await consumer.disconnect();
+  logger.info('consumer stopped');
+}

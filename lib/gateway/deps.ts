@@ -1,0 +1,36 @@
+import type { TokenVerifier } from '../auth/verifier';
+import type { Config } from '../config';
+import type { EventPublisher } from '../kafka/publisher';
+import type { Logger } from '../logger';
+import type { ClientPusher } from '../push/pusher';
+import type { SessionStore } from '../store/session-store';
+import type { EnvelopeContext } from './system-events';
+
+/** Triggers the asynchronous welcome (an `Event` invocation of the welcome function on AWS and offline). */
+export interface WelcomeTrigger {
+  trigger(request: WelcomeRequest): Promise<void>;
+}
+
+export interface WelcomeRequest {
+  readonly connectionId: string;
+  /** Management API endpoint the welcome must be pushed through. */
+  readonly endpoint: string;
+}
+
+/**
+ * Everything the gateway functions need, created once per container (lib/runtime/container.ts)
+ * and passed in. Tests build their own from real adapters or fakes.
+ */
+export interface GatewayDeps extends EnvelopeContext {
+  readonly config: Config;
+  readonly store: SessionStore;
+  readonly publisher: EventPublisher;
+  readonly verifier: TokenVerifier;
+  /** The pusher for a Management API endpoint (one per endpoint, reused). */
+  readonly pusherFor: (endpoint: string) => ClientPusher;
+  readonly welcome: WelcomeTrigger;
+  readonly logger: Logger;
+}
+
+/** The subset needed to clean a connection up (shared by `$disconnect` and the consumer's 410 path). */
+export type CleanupDeps = Pick<GatewayDeps, 'config' | 'store' | 'publisher' | 'logger' | 'newId' | 'now'>;

@@ -1,0 +1,187 @@
+import { TokenError } from '../auth/verifier';
+import { ClientError, DependencyError, notAuthenticated, tooLarge } from '../errors';
+import type { OutboundRecord } from '../kafka/publisher';
+import {
+  buildCommandRecords,
+  type ClientMessage,
+  type ForwardedClientMessage,
+  parseClientMessage,
+  requiresAuthentication,
+} from '../protocol/client';
+import type { Identity } from '../protocol/envelope';
+import { authenticated, clientErrorFrame, heartbeatAck, stateSnapshot } from '../protocol/server';
+import type { MessageGate } from '../store/session-store';
+import type { GatewayDeps } from './deps';
+import { presenceEvent, userConnectionEvent } from './system-events';
+import { pushWelcome } from './welcome';
+
+export interface MessageInput {
+  readonly connectionId: string;
+  readonly body: string;
+  readonly endpoint: string;
+}
+
+/** The reply frame for the client (sent as the route response), or undefined for none. */
+export type MessageReply = string | undefined;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+type AuthenticateMessage = Extract<ClientMessage, { type: 'system.authenticate' }>;
+
+/**
+ * `$default`: one client frame. Order: connection gate (rate-limit bucket, identity and welcome
+ * claim in one Redis round trip) → size limit → rate limit → one validation pass → local handling
+ * or forwarding to Kafka. Every failure becomes exactly one `system.error` frame; nothing throws
+ * past this function.
+ */
+export async function handleMessage(deps: GatewayDeps, input: MessageInput): Promise<MessageReply> {
+  const log = deps.logger.child({ connectionId: input.connectionId });
+  try {
+    const { config, store } = deps;
+    const gate = await store.gateMessage(input.connectionId, {
+      burst: config.ws.rateLimitBurst,
+      perSec: config.ws.rateLimitPerSec,
+    });
+    await ensureWelcomed(deps, input, gate);
+    if (Buffer.byteLength(input.body, 'utf8') > config.ws.maxMessageSize) throw tooLarge();
+    if (!gate.allowed) throw new ClientError('RATE_LIMIT', 'Rate limit exceeded');
+    const msg = parseClientMessage(input.body);
+    if (!gate.identity && requiresAuthentication(msg.type)) throw notAuthenticated();
+    return await dispatch(deps, input, gate, msg);
+  } catch (err) {
+    if (err instanceof ClientError) {
+      log.debug('client error', { code: err.code, message: err.message });
+    } else {
+      log.error('message failed', { err });
+    }
+    return JSON.stringify(clientErrorFrame(err));
+  }
+}
+
+async function dispatch(
+  deps: GatewayDeps,
+  input: MessageInput,
+  gate: MessageGate,
+  msg: ClientMessage,
+): Promise<MessageReply> {
+  const { store } = deps;
+  switch (msg.type) {
+    case 'system.authenticate':
+      return authenticate(deps, input, gate, msg);
+    case 'system.heartbeat':
+      if (gate.identity)
+        await store.heartbeat(input.connectionId, gate.identity, deps.now(), gate.connectedAt);
+      return JSON.stringify(heartbeatAck(deps.now()));
+    case 'system.sync_state': {
+      const rooms = await store.roomsOf(input.connectionId);
+      return JSON.stringify(stateSnapshot(rooms.filter((r) => !r.startsWith('spectators:'))));
+    }
+    case 'chat.command.join_lobby':
+      await store.joinLobby(input.connectionId, String(msg.lobby_id));
+      return undefined;
+    case 'chat.command.leave_lobby':
+      await store.leaveLobby(input.connectionId, String(msg.lobby_id));
+      return undefined;
+    default:
+      return forward(deps, input, gate.identity!, msg);
+  }
+}
+
+async function forward(
+  deps: GatewayDeps,
+  input: MessageInput,
+  identity: Identity,
+  msg: ForwardedClientMessage,
+): Promise<MessageReply> {
+  const built = await buildCommandRecords(
+    msg,
+    { identity, connectionId: input.connectionId, eventId: deps.newId, now: deps.now },
+    { resolveMessageSenders: (ids) => deps.store.chatMessageSenders(ids) },
+  );
+  try {
+    await deps.publisher.publish(built.records);
+  } catch (err) {
+    throw new ClientError('MESSAGE_ERROR', 'Kafka error: the command could not be forwarded', { cause: err });
+  }
+  if (built.joinLobby !== undefined) await deps.store.joinLobby(input.connectionId, built.joinLobby);
+  return undefined;
+}
+
+/** D2: token, or the credential form when bound to the same user or explicitly allowed. */
+function resolveIdentity(deps: GatewayDeps, gate: MessageGate, msg: AuthenticateMessage): Identity {
+  if (msg.token !== undefined) {
+    if (msg.token === '') throw notAuthenticated();
+    try {
+      return deps.verifier.verify(msg.token);
+    } catch (err) {
+      if (err instanceof TokenError) {
+        throw new ClientError('MESSAGE_ERROR', `Authentication failed: ${err.message}`, { cause: err });
+      }
+      throw err;
+    }
+  }
+  const userId = msg.user_id;
+  const username = msg.username;
+  if (userId === undefined || username === undefined || userId === '' || userId === '0')
+    throw notAuthenticated();
+  if (gate.bound) {
+    if (gate.bound.userId !== userId)
+      throw new ClientError('MESSAGE_ERROR', 'Authentication failed: identity mismatch');
+    return { userId, username, roles: gate.bound.roles };
+  }
+  if (!deps.config.auth.allowUnverified) {
+    throw new ClientError('MESSAGE_ERROR', 'Authentication failed: a verified token is required');
+  }
+  return { userId, username, roles: ['user'] };
+}
+
+async function authenticate(
+  deps: GatewayDeps,
+  input: MessageInput,
+  gate: MessageGate,
+  msg: AuthenticateMessage,
+): Promise<MessageReply> {
+  const identity = resolveIdentity(deps, gate, msg);
+  const result = await deps.store.authenticate(
+    input.connectionId,
+    identity,
+    gate.identity,
+    deps.now(),
+    gate.connectedAt,
+  );
+  const records: OutboundRecord[] = [];
+  if (result.previous) {
+    records.push(userConnectionEvent(deps, 'disconnected', result.previous.identity, input.connectionId));
+    if (result.previous.wentOffline) records.push(presenceEvent(deps, 'offline', result.previous.identity));
+  }
+  records.push(userConnectionEvent(deps, 'connected', identity, input.connectionId));
+  if (result.cameOnline) records.push(presenceEvent(deps, 'online', identity));
+  try {
+    await deps.publisher.publish(records);
+  } catch (err) {
+    // The session is stored and valid; a lost system event must not turn into a failed login.
+    deps.logger.error('failed to publish authentication events', {
+      connectionId: input.connectionId,
+      err: err instanceof DependencyError ? err.message : err,
+    });
+  }
+  deps.logger.info('authenticated', { connectionId: input.connectionId, userId: identity.userId });
+  return JSON.stringify(authenticated(identity, deps.now()));
+}
+
+/**
+ * The welcome must precede any reply. When the client speaks first (or the async welcome could not
+ * be triggered), this invocation sends it; when the welcome invocation holds the claim, wait for it.
+ */
+async function ensureWelcomed(deps: GatewayDeps, input: MessageInput, gate: MessageGate): Promise<void> {
+  if (gate.welcome === 'done') return;
+  if (gate.welcome === 'mine') {
+    const result = await pushWelcome(deps.pusherFor(input.endpoint), input.connectionId, deps.now());
+    if (result === 'ok') await deps.store.markWelcomed(input.connectionId);
+    return;
+  }
+  for (let waited = 0; waited < 500; waited += 5) {
+    await sleep(5);
+    if ((await deps.store.welcomeState(input.connectionId)) !== 'pending') return;
+  }
+}

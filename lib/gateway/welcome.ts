@@ -1,0 +1,46 @@
+import { welcome } from '../protocol/server';
+import type { ClientPusher } from '../push/pusher';
+import type { GatewayDeps, WelcomeRequest } from './deps';
+
+export interface WelcomeOptions {
+  /** How long to keep retrying while the connection is not yet open (410 during `$connect`). */
+  readonly deadlineMs?: number;
+  readonly retryEveryMs?: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Pushes `system.welcome` as the connection's first message (D7).
+ *
+ * API Gateway refuses pushes until `$connect` has returned (410), so this runs asynchronously
+ * after it and retries a 410 for a short while. The welcome is claimed in Redis first: exactly one
+ * of this function and `$default` (when the client speaks before the welcome arrived) sends it.
+ */
+export async function deliverWelcome(
+  deps: Pick<GatewayDeps, 'store' | 'pusherFor' | 'logger' | 'now'>,
+  req: WelcomeRequest,
+  { deadlineMs = 3000, retryEveryMs = 10 }: WelcomeOptions = {},
+): Promise<'sent' | 'claimed-elsewhere' | 'gone'> {
+  const log = deps.logger.child({ connectionId: req.connectionId });
+  if (!(await deps.store.claimWelcome(req.connectionId))) return 'claimed-elsewhere';
+  const pusher = deps.pusherFor(req.endpoint);
+  const started = Date.now();
+  for (;;) {
+    const result = await pushWelcome(pusher, req.connectionId, deps.now());
+    if (result === 'ok') {
+      await deps.store.markWelcomed(req.connectionId);
+      log.debug('welcome sent', { ms: Date.now() - started });
+      return 'sent';
+    }
+    if (Date.now() - started >= deadlineMs) {
+      log.info('welcome not delivered: connection gone');
+      return 'gone';
+    }
+    await sleep(retryEveryMs);
+  }
+}
+
+export function pushWelcome(pusher: ClientPusher, connectionId: string, now: Date) {
+  return pusher.push(connectionId, JSON.stringify(welcome(connectionId, now)));
+}

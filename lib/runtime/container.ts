@@ -1,0 +1,95 @@
+import { randomUUID } from 'node:crypto';
+import { createTokenVerifier, readPublicKey } from '../auth/verifier';
+import { type Config, getConfig } from '../config';
+import type { GatewayDeps, WelcomeRequest, WelcomeTrigger } from '../gateway/deps';
+import { createKafka } from '../kafka/client';
+import { createKafkaPublisher } from '../kafka/publisher';
+import { createLogger, type Logger } from '../logger';
+import { createAsyncInvoker } from '../push/invoke';
+import { type ClientPusher, createManagementApiPusher } from '../push/pusher';
+import { createRedisClient, type RedisClient } from '../redis';
+import { createSessionStore } from '../store/session-store';
+
+export interface Runtime {
+  readonly deps: GatewayDeps;
+  readonly redis: RedisClient;
+  close(): Promise<void>;
+}
+
+/**
+ * Creates every client of a container once: Redis, the Kafka producer, the token verifier and one
+ * pusher per Management API endpoint. Nothing in lib/ creates clients itself.
+ */
+export function createRuntime(
+  config: Config,
+  logger: Logger = createLogger({ level: config.logLevel, base: { service: 'ws-gateway' } }),
+): Runtime {
+  const redis = createRedisClient({ url: config.redis.url, cluster: config.redis.cluster, logger });
+  const store = createSessionStore({
+    redis,
+    connectionTtlSecs: config.ws.connectionTtlSecs,
+    keyPrefix: config.redis.keyPrefix,
+  });
+  const publisher = createKafkaPublisher({ kafka: createKafka(config.kafka, logger) });
+  const verifier = createTokenVerifier({
+    publicKey: readPublicKey(config.auth.publicKeyPath),
+    secret: config.auth.secret,
+  });
+  if (!verifier.hasKeys)
+    logger.warn('no JWT key configured (JWT_PUBLIC_KEY_PATH / JWT_SECRET): every token will be rejected');
+
+  const pushers = new Map<string, ClientPusher>();
+  const pusherFor = (endpoint: string): ClientPusher => {
+    let p = pushers.get(endpoint);
+    if (!p) {
+      p = createManagementApiPusher({
+        endpoint,
+        region: config.aws.region,
+        logger,
+        maxRetries: config.push.maxRetries,
+        timeoutMs: config.push.timeoutMs,
+        maxSockets: config.push.concurrency,
+      });
+      pushers.set(endpoint, p);
+    }
+    return p;
+  };
+
+  const invoker = createAsyncInvoker<WelcomeRequest>({
+    endpoint: config.aws.lambdaEndpoint,
+    region: config.aws.region,
+    functionName: config.aws.welcomeFunctionName,
+  });
+  const welcome: WelcomeTrigger = { trigger: (req) => invoker.invoke(req) };
+
+  const deps: GatewayDeps = {
+    config,
+    store,
+    publisher,
+    verifier,
+    pusherFor,
+    welcome,
+    logger,
+    newId: randomUUID,
+    now: () => new Date(),
+  };
+  return {
+    deps,
+    redis,
+    async close() {
+      await Promise.allSettled([
+        publisher.disconnect(),
+        ...[...pushers.values()].map((p) => p.close()),
+        redis.quit(),
+      ]);
+    },
+  };
+}
+
+let runtime: Runtime | undefined;
+
+/** The container-wide runtime for Lambda handlers (created on first use, reused across invocations). */
+export function getRuntime(): Runtime {
+  runtime ??= createRuntime(getConfig());
+  return runtime;
+}

@@ -1,0 +1,14 @@
+/** The parts of an API Gateway WebSocket event the handlers read ($connect adds headers and query). */
+export interface WebSocketEvent {
+  readonly requestContext: {
+    readonly connectionId: string;
+    readonly routeKey?: string;
+    readonly domainName?: string;
+    readonly stage?: string;
+    readonly eventType?: string;
+  };
+  readonly body?: string | null;
+  readonly isBase64Encoded?: boolean;
+  readonly headers?: Record<string, string | undefined> | null;
+  readonly queryStringParameters?: Record<string, string | undefined> | null;
+}

@@ -1,0 +1,139 @@
+/**
+ * Starts serverless-offline (and optionally the event consumer) as child processes on free ports,
+ * for e2e tests. Each call gets its own ports and Redis key prefix.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
+import { freePort } from './services';
+
+const root = path.resolve(__dirname, '..', '..');
+
+export interface OfflineGateway {
+  readonly wsUrl: string;
+  readonly httpUrl: string;
+  readonly managementEndpoint: string;
+  readonly env: NodeJS.ProcessEnv;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return resolve();
+    const pid = child.pid;
+    const kill = (sig: NodeJS.Signals) => {
+      try {
+        process.kill(-pid, sig);
+      } catch {
+        child.kill(sig);
+      }
+    };
+    const timer = setTimeout(() => kill('SIGKILL'), 5000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    kill('SIGTERM');
+  });
+}
+
+async function waitHttp(
+  url: string,
+  child: ChildProcess,
+  out: () => string,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null)
+      throw new Error(`process exited (${child.exitCode}):\n${out().slice(-3000)}`);
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      if (res.ok) return;
+    } catch {
+      // not yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${url} not ready within ${timeoutMs} ms:\n${out().slice(-3000)}`);
+}
+
+function spawnLogged(command: string, args: string[], env: NodeJS.ProcessEnv) {
+  let out = '';
+  const child = spawn(command, args, { cwd: root, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const append = (d: Buffer) => {
+    out += d.toString();
+    if (out.length > 2_000_000) out = out.slice(-1_000_000);
+  };
+  child.stdout?.on('data', append);
+  child.stderr?.on('data', append);
+  return { child, output: () => out };
+}
+
+export async function startOffline(extraEnv: NodeJS.ProcessEnv = {}): Promise<OfflineGateway> {
+  const [wsPort, httpPort, lambdaPort] = [await freePort(), await freePort(), await freePort()];
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    WS_PORT: String(wsPort),
+    WS_HEALTH_PORT: String(httpPort),
+    LAMBDA_PORT: String(lambdaPort),
+    REDIS_KEY_PREFIX: `e2e:${wsPort}:`,
+    LOG_LEVEL: process.env.TEST_VERBOSE === '1' ? 'debug' : 'warn',
+    ...extraEnv,
+  };
+  const { child, output } = spawnLogged(
+    path.join(root, 'node_modules', '.bin', 'serverless'),
+    ['offline', 'start', '--stage', 'local'],
+    env,
+  );
+  await waitHttp(`http://127.0.0.1:${httpPort}/health`, child, output, 60_000);
+  return {
+    wsUrl: `ws://127.0.0.1:${wsPort}`,
+    httpUrl: `http://127.0.0.1:${httpPort}`,
+    managementEndpoint: `http://127.0.0.1:${wsPort}`,
+    env,
+    output,
+    stop: () => stop(child),
+  };
+}
+
+export interface ConsumerProcess {
+  readonly metricsUrl: string;
+  readonly child: ChildProcess;
+  output(): string;
+  stop(): Promise<void>;
+  kill(): void;
+}
+
+/** Starts `consumers/events.ts` against a running offline gateway; resolves once it joined its group. */
+export async function startConsumer(
+  gateway: OfflineGateway,
+  extraEnv: NodeJS.ProcessEnv = {},
+): Promise<ConsumerProcess> {
+  const metricsPort = await freePort();
+  const env: NodeJS.ProcessEnv = {
+    ...gateway.env,
+    WS_MANAGEMENT_ENDPOINT: gateway.managementEndpoint,
+    CONSUMER_METRICS_PORT: String(metricsPort),
+    ...extraEnv,
+  };
+  const { child, output } = spawnLogged(
+    path.join(root, 'node_modules', '.bin', 'tsx'),
+    [path.join(root, 'consumers', 'events.ts')],
+    env,
+  );
+  await waitHttp(`http://127.0.0.1:${metricsPort}/ready`, child, output, 60_000);
+  return {
+    metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+    child,
+    output,
+    stop: () => stop(child),
+    kill: () => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+    },
+  };
+}
