@@ -16,7 +16,12 @@ describe('loadConfig', () => {
   });
 
   it('lets REDIS_URL and KAFKA_BROKERS override the component variables', () => {
-    const c = loadConfig({ REDIS_URL: 'redis://127.0.0.1:7000', REDIS_HOST: 'x', KAFKA_BROKERS: 'a:1, b:2', KAFKA_HOST: 'k' });
+    const c = loadConfig({
+      REDIS_URL: 'redis://127.0.0.1:7000',
+      REDIS_HOST: 'x',
+      KAFKA_BROKERS: 'a:1, b:2',
+      KAFKA_HOST: 'k',
+    });
     expect(c.redis.url).toBe('redis://127.0.0.1:7000');
     expect(c.kafka.brokers).toEqual(['a:1', 'b:2']);
   });
