@@ -1,0 +1,25 @@
+import middy from '@middy/core';
+import { type BatchOutcome, type KafkaSourceEvent, processKafkaEvent } from '../lib/consumer/lambda';
+import { createPipeline, type ProcessRecord } from '../lib/consumer/pipeline';
+import { createMetrics } from '../lib/metrics';
+import { getRuntime } from '../lib/runtime/container';
+
+let processRecord: ProcessRecord | undefined;
+
+/**
+ * The event pipeline behind a Lambda Kafka event source (MSK or self-managed Kafka), for deployed
+ * stages. The same pipeline as consumers/events.ts; the Management API endpoint comes from
+ * WS_MANAGEMENT_ENDPOINT (there is no WebSocket request context here).
+ */
+export const handler = middy<KafkaSourceEvent, BatchOutcome>().handler(async (event) => {
+  const { deps } = getRuntime();
+  const endpoint = deps.config.aws.managementEndpoint;
+  if (!endpoint) throw new Error('WS_MANAGEMENT_ENDPOINT must be set for the events function');
+  processRecord ??= createPipeline({
+    ...deps,
+    pusher: deps.pusherFor(endpoint),
+    metrics: createMetrics(),
+    pushConcurrency: deps.config.push.concurrency,
+  });
+  return processKafkaEvent(event, processRecord, deps.logger);
+});
