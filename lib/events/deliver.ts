@@ -2,6 +2,7 @@ import type { Logger } from '../logger';
 import type { Counter } from '../metrics';
 import { type ClientPusher, pushMany } from '../push/pusher';
 import type { SessionStore } from '../store/session-store';
+import { CONVERTED_EVENT_TYPES } from './convert';
 import type { DeliveryPlan, MembershipOp, Target } from './plan';
 
 /** API Gateway's maximum message size for a push. */
@@ -10,7 +11,7 @@ export const MAX_PUSH_BYTES = 128 * 1024;
 export interface DeliveryCounters {
   /** deliveries, label result = ok | gone | failed */
   readonly deliveries: Counter;
-  /** events dropped, label reason = unmapped | oversize | no_recipients */
+  /** events not delivered, label reason = unmapped | filtered | oversize | no_recipients */
   readonly dropped: Counter;
 }
 
@@ -70,8 +71,10 @@ export async function executePlan(deps: DeliveryDeps, plan: DeliveryPlan): Promi
   await applyMembership(store, plan.before);
   let outcome = EMPTY;
   if (plan.message === null) {
-    counters.dropped.inc({ reason: 'unmapped' });
-    log.debug('event has no client conversion');
+    // An unknown type is "unmapped"; a known one can still yield nothing (e.g. typing stopped).
+    const reason = CONVERTED_EVENT_TYPES.has(plan.eventType) ? 'filtered' : 'unmapped';
+    counters.dropped.inc({ reason });
+    log.debug('event not delivered', { reason });
   } else {
     outcome = await send(deps, plan, plan.message, log);
   }
