@@ -117,9 +117,21 @@ export function tokenFromConnect(req: ConnectRequest, cookieName: string): strin
       const eq = part.indexOf('=');
       if (eq > 0 && part.slice(0, eq).trim() === cookieName) {
         const v = part.slice(eq + 1).trim();
-        if (v) return decodeURIComponent(v);
+        if (v) return decodeCookieValue(v);
       }
     }
   }
   return undefined;
+}
+
+/**
+ * Cookie values are usually percent-encoded; one that is not valid percent-encoding is still a
+ * presented token (it will fail verification: 401), never a reason to fail the whole `$connect`.
+ */
+function decodeCookieValue(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
 }

@@ -12,7 +12,7 @@ import type { Identity } from '../protocol/envelope';
 import { authenticated, clientErrorFrame, heartbeatAck, stateSnapshot } from '../protocol/server';
 import type { MessageGate } from '../store/session-store';
 import type { GatewayDeps } from './deps';
-import { presenceEvent, userConnectionEvent } from './system-events';
+import { playerDisconnectedCommand, presenceEvent, userConnectionEvent } from './system-events';
 import { pushWelcome } from './welcome';
 
 export interface MessageInput {
@@ -73,6 +73,8 @@ async function dispatch(
         await store.heartbeat(input.connectionId, gate.identity, deps.now(), gate.connectedAt);
       return JSON.stringify(heartbeatAck(deps.now()));
     case 'system.sync_state': {
+      // Allowed before authentication (contract §2), but answered with the error until then.
+      if (!gate.identity) throw notAuthenticated();
       const rooms = await store.roomsOf(input.connectionId);
       return JSON.stringify(stateSnapshot(rooms.filter((r) => !r.startsWith('spectators:'))));
     }
@@ -149,10 +151,20 @@ async function authenticate(
     deps.now(),
     gate.connectedAt,
   );
+  if (!result) {
+    // $disconnect got there first: nothing was stored, nothing to announce, nobody to answer.
+    deps.logger.info('connection gone before authentication completed', { connectionId: input.connectionId });
+    return undefined;
+  }
   const records: OutboundRecord[] = [];
   if (result.previous) {
-    records.push(userConnectionEvent(deps, 'disconnected', result.previous.identity, input.connectionId));
-    if (result.previous.wentOffline) records.push(presenceEvent(deps, 'offline', result.previous.identity));
+    // For the old user this connection is gone: announce it as $disconnect would (D2, D7).
+    const { identity: old, wentOffline, rooms } = result.previous;
+    records.push(userConnectionEvent(deps, 'disconnected', old, input.connectionId));
+    if (wentOffline) records.push(presenceEvent(deps, 'offline', old));
+    if (deps.config.disconnectNotifyRooms) {
+      for (const roomId of rooms) records.push(playerDisconnectedCommand(deps, old, roomId));
+    }
   }
   records.push(userConnectionEvent(deps, 'connected', identity, input.connectionId));
   if (result.cameOnline) records.push(presenceEvent(deps, 'online', identity));

@@ -27,8 +27,11 @@ export interface RemovedConnection {
 export interface AuthResult {
   /** True when the user had no other connection (presence went online). */
   readonly cameOnline: boolean;
-  /** Set when the connection was authenticated as another user before (re-authentication). */
-  readonly previous: { identity: Identity; wentOffline: boolean } | null;
+  /**
+   * Set when the connection was authenticated as another user before (re-authentication). The
+   * connection left that user's game rooms (`rooms`, spectator pseudo-rooms excluded), as on a disconnect.
+   */
+  readonly previous: { identity: Identity; wentOffline: boolean; rooms: readonly string[] } | null;
 }
 
 /**
@@ -50,13 +53,14 @@ export interface SessionStore {
   /** Claims the welcome for the async welcome invocation; false when already claimed. */
   claimWelcome(connectionId: string): Promise<boolean>;
   welcomeState(connectionId: string): Promise<'none' | 'pending' | 'done'>;
+  /** Stores the connection's identity; null (nothing written) when the connection is already gone. */
   authenticate(
     connectionId: string,
     identity: Identity,
     previous: Identity | null,
     now: Date,
     connectedAt: string,
-  ): Promise<AuthResult>;
+  ): Promise<AuthResult | null>;
   heartbeat(connectionId: string, identity: Identity, now: Date, connectedAt: string): Promise<void>;
   /** Removes every key of the connection. Idempotent: a second call returns null. */
   removeConnection(connectionId: string): Promise<RemovedConnection | null>;
@@ -125,10 +129,10 @@ if #h > 0 then redis.call('DEL', KEYS[1]) end
 return h
 `;
 
-/** HSET only on a live connection: never resurrect a removed one as a hash without TTL. */
+/** HSET (field, value, …) only on a live connection: never resurrect a removed one as a hash without TTL. */
 const HSET_IF_EXISTS_SCRIPT = `
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  redis.call('HSET', KEYS[1], unpack(ARGV))
   return 1
 end
 return 0
@@ -143,7 +147,7 @@ type ScriptClient = RedisClient & {
     at: string,
   ): Promise<Array<string | number | null>>;
   wsgClaim(key: string): Promise<string[]>;
-  wsgHsetx(key: string, field: string, value: string): Promise<number>;
+  wsgHsetx(key: string, ...fieldsAndValues: string[]): Promise<number>;
 };
 
 function identityFrom(uid: unknown, un: unknown, ro: unknown): Identity | null {
@@ -204,6 +208,18 @@ export function createSessionStore({
     return (await redis.srem(keys.presenceOnline(), userId)) === 1;
   }
 
+  /** Takes a connection out of every game room (and spectator room) it is in; returns the game rooms. */
+  async function leaveAllRooms(connectionId: string): Promise<string[]> {
+    const k = keys.conn(connectionId);
+    const rooms = (await redis.hkeys(k)).filter((f) => f.startsWith('r:')).map((f) => f.slice(2));
+    if (rooms.length === 0) return [];
+    await Promise.all([
+      redis.hdel(k, ...rooms.map((room) => `r:${room}`)),
+      ...rooms.map((room) => redis.srem(keys.roomSockets(room), connectionId)),
+    ]);
+    return rooms.filter((room) => !room.startsWith('spectators:'));
+  }
+
   const smembersMany = async (setKeys: string[]): Promise<string[]> => {
     const lists = await Promise.all(setKeys.map((k) => redis.smembers(k)));
     return [...new Set(lists.flat())];
@@ -253,25 +269,49 @@ export function createSessionStore({
     },
 
     async authenticate(connectionId, identity, previous, now, connectedAt) {
+      const k = keys.conn(connectionId);
+      // A $disconnect may overtake the $default carrying this authenticate: the identity goes on the
+      // connection record only while it exists, so a removed connection is never brought back.
+      const live = await r.wsgHsetx(
+        k,
+        'uid',
+        identity.userId,
+        'un',
+        identity.username,
+        'ro',
+        JSON.stringify(identity.roles),
+      );
+      if (live === 0) return null;
       let prev: AuthResult['previous'] = null;
       if (previous && previous.userId !== identity.userId) {
-        prev = { identity: previous, wentOffline: await detachFromUser(connectionId, previous.userId) };
+        // The connection stops being the old user's: it leaves their presence and their rooms.
+        const [wentOffline, rooms] = await Promise.all([
+          detachFromUser(connectionId, previous.userId),
+          leaveAllRooms(connectionId),
+        ]);
+        prev = { identity: previous, wentOffline, rooms };
       }
       const nowIso = now.toISOString();
-      const k = keys.conn(connectionId);
-      const [, , , , added] = await Promise.all([
+      const [, , , added] = await Promise.all([
         redis.set(
           keys.socket(connectionId),
           socketJson(identity, connectedAt, nowIso),
           'EX',
           SOCKET_TTL_SECS,
         ),
-        redis.hset(k, { uid: identity.userId, un: identity.username, ro: JSON.stringify(identity.roles) }),
         redis.expire(k, ttl),
         redis.sadd(keys.userSockets(identity.userId), connectionId),
         redis.sadd(keys.presenceOnline(), identity.userId),
         redis.expire(keys.userSockets(identity.userId), ttl),
       ]);
+      // Removed meanwhile: that removal may have run before the writes above, so undo them here.
+      if ((await redis.exists(k)) === 0) {
+        await Promise.all([
+          detachFromUser(connectionId, identity.userId),
+          redis.del(keys.socket(connectionId)),
+        ]);
+        return null;
+      }
       return { cameOnline: added === 1, previous: prev };
     },
 

@@ -70,7 +70,12 @@ function spawnLogged(command: string, args: string[], env: NodeJS.ProcessEnv) {
   return { child, output: () => out };
 }
 
-export async function startOffline(extraEnv: NodeJS.ProcessEnv = {}): Promise<OfflineGateway> {
+export interface OfflineOptions {
+  /** A serverless config file in the repo root other than serverless.yml (benchmarks). */
+  readonly config?: string;
+}
+
+export async function startOffline(extraEnv: NodeJS.ProcessEnv = {}, options: OfflineOptions = {}): Promise<OfflineGateway> {
   const [wsPort, httpPort, lambdaPort] = [await freePort(), await freePort(), await freePort()];
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -81,11 +86,8 @@ export async function startOffline(extraEnv: NodeJS.ProcessEnv = {}): Promise<Of
     LOG_LEVEL: process.env.TEST_VERBOSE === '1' ? 'debug' : 'warn',
     ...extraEnv,
   };
-  const { child, output } = spawnLogged(
-    path.join(root, 'node_modules', '.bin', 'serverless'),
-    ['offline', 'start', '--stage', 'local'],
-    env,
-  );
+  const args = ['offline', 'start', '--stage', 'local', ...(options.config ? ['--config', options.config] : [])];
+  const { child, output } = spawnLogged(path.join(root, 'node_modules', '.bin', 'serverless'), args, env);
   await waitHttp(`http://127.0.0.1:${httpPort}/health`, child, output, 60_000);
   return {
     wsUrl: `ws://127.0.0.1:${wsPort}`,
