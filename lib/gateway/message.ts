@@ -188,8 +188,16 @@ async function authenticate(
 async function ensureWelcomed(deps: GatewayDeps, input: MessageInput, gate: MessageGate): Promise<void> {
   if (gate.welcome === 'done') return;
   if (gate.welcome === 'mine') {
-    const result = await pushWelcome(deps.pusherFor(input.endpoint), input.connectionId, deps.now());
-    if (result === 'ok') await deps.store.markWelcomed(input.connectionId);
+    try {
+      const result = await pushWelcome(deps.pusherFor(input.endpoint), input.connectionId, deps.now());
+      if (result !== 'ok')
+        deps.logger.info('welcome not delivered: connection gone', { connectionId: input.connectionId });
+    } catch (err) {
+      deps.logger.warn('welcome push failed', { connectionId: input.connectionId, err });
+    } finally {
+      // Settled either way: later frames must never wait for a welcome that will not come.
+      await deps.store.markWelcomed(input.connectionId);
+    }
     return;
   }
   for (let waited = 0; waited < 500; waited += 5) {
