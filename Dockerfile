@@ -25,6 +25,8 @@ ENV NODE_ENV=production \
 COPY --from=build /app/dist/consumer.js /app/dist/consumer.js.map ./
 USER node
 EXPOSE 9996
-HEALTHCHECK --interval=10s --timeout=3s CMD node -e "fetch('http://127.0.0.1:9996/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+# Liveness on the metrics port, wherever CONSUMER_METRICS_PORT moves it. (ECS and Kubernetes ignore
+# HEALTHCHECK: give the task / pod the same check, and probe /ready for readiness; docs/deploy.md.)
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.CONSUMER_METRICS_PORT||9996)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # SIGTERM (docker stop, ECS, Kubernetes) stops it cleanly: finish in-flight, commit, disconnect.
 CMD ["node", "consumer.js"]
