@@ -75,7 +75,10 @@ export interface OfflineOptions {
   readonly config?: string;
 }
 
-export async function startOffline(extraEnv: NodeJS.ProcessEnv = {}, options: OfflineOptions = {}): Promise<OfflineGateway> {
+export async function startOffline(
+  extraEnv: NodeJS.ProcessEnv = {},
+  options: OfflineOptions = {},
+): Promise<OfflineGateway> {
   const [wsPort, httpPort, lambdaPort] = [await freePort(), await freePort(), await freePort()];
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -86,7 +89,13 @@ export async function startOffline(extraEnv: NodeJS.ProcessEnv = {}, options: Of
     LOG_LEVEL: process.env.TEST_VERBOSE === '1' ? 'debug' : 'warn',
     ...extraEnv,
   };
-  const args = ['offline', 'start', '--stage', 'local', ...(options.config ? ['--config', options.config] : [])];
+  const args = [
+    'offline',
+    'start',
+    '--stage',
+    'local',
+    ...(options.config ? ['--config', options.config] : []),
+  ];
   const { child, output } = spawnLogged(path.join(root, 'node_modules', '.bin', 'serverless'), args, env);
   await waitHttp(`http://127.0.0.1:${httpPort}/health`, child, output, 60_000);
   return {
