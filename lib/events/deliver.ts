@@ -1,12 +1,9 @@
 import type { Logger } from '../logger';
 import type { Counter } from '../metrics';
-import { type ClientPusher, pushMany } from '../push/pusher';
+import { type ClientPusher, MAX_PAYLOAD_BYTES, pushMany } from '../push/pusher';
 import type { SessionStore } from '../store/session-store';
 import { CONVERTED_EVENT_TYPES } from './convert';
 import type { DeliveryPlan, MembershipOp, Target } from './plan';
-
-/** API Gateway's maximum message size for a push. */
-export const MAX_PUSH_BYTES = 128 * 1024;
 
 export interface DeliveryCounters {
   /** deliveries, label result = ok | gone | failed */
@@ -105,7 +102,7 @@ async function send(
     return EMPTY;
   }
   const data = JSON.stringify(body);
-  if (Buffer.byteLength(data) > MAX_PUSH_BYTES) {
+  if (Buffer.byteLength(data) > MAX_PAYLOAD_BYTES) {
     counters.dropped.inc({ reason: 'oversize' });
     log.warn('event message over 128 KB not sent', {
       bytes: Buffer.byteLength(data),
