@@ -65,7 +65,14 @@ async function main(): Promise<void> {
   });
   const controller = new AbortController();
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(sig, () => {
+    // `on`, not `once`: a repeated signal (a supervisor such as tsx relaying it again, a second
+    // Ctrl+C) must not fall back to Node's default action and kill the process half-way through
+    // the clean stop. SIGKILL remains the way to stop it at once.
+    process.on(sig, () => {
+      if (controller.signal.aborted) {
+        logger.info('signal received, already stopping', { signal: sig });
+        return;
+      }
       logger.info('signal received, stopping', { signal: sig });
       controller.abort();
     });

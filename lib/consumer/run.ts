@@ -46,19 +46,29 @@ export async function runConsumer(opts: ConsumerOptions): Promise<void> {
     logger.info('consumer joined group', { groupId: e.payload.groupId, memberId: e.payload.memberId });
     opts.onReady?.();
   });
+  // Resolves on the stop signal, or when kafkajs gave up: it restarts itself after a retriable
+  // error, but after any other it has stopped for good, and a process that stays up without
+  // consuming would still look healthy. That ends the service with the error instead (the
+  // orchestrator restarts it).
+  let failure: { readonly error: unknown } | undefined;
+  let finish!: () => void;
+  const finished = new Promise<void>((resolve) => {
+    finish = resolve;
+  });
+  if (signal.aborted) finish();
+  signal.addEventListener('abort', () => finish(), { once: true });
   consumer.on(consumer.events.CRASH, (e) => {
     logger.error('consumer crashed', { err: e.payload.error, restart: e.payload.restart });
+    if (!e.payload.restart) {
+      failure = { error: e.payload.error };
+      finish();
+    }
   });
 
   await consumer.connect();
   await consumer.subscribe({
     topics: [...(opts.topics ?? CONSUMED_TOPICS)],
     fromBeginning: config.startPosition === 'earliest',
-  });
-
-  const stopped = new Promise<void>((resolve) => {
-    if (signal.aborted) resolve();
-    signal.addEventListener('abort', () => resolve(), { once: true });
   });
 
   await consumer.run({
@@ -104,7 +114,11 @@ export async function runConsumer(opts: ConsumerOptions): Promise<void> {
     },
   });
 
-  await stopped;
+  await finished;
+  if (failure) {
+    await consumer.disconnect();
+    throw failure.error;
+  }
   logger.info('consumer stopping');
   // disconnect() stops fetching, waits for the running batches, commits resolved offsets, leaves the group.
   await consumer.disconnect();

@@ -375,12 +375,25 @@ export function createSessionStore({
       const conns = await redis.smembers(keys.userSockets(userId));
       if (conns.length === 0) return;
       const rooms = spectator ? [roomId, spectatorsRoom(roomId)] : [roomId];
-      const ops: Array<Promise<unknown>> = [];
-      for (const room of rooms) {
-        ops.push(redis.sadd(keys.roomSockets(room), ...conns), redis.expire(keys.roomSockets(room), ttl));
-        for (const c of conns) ops.push(r.wsgHsetx(keys.conn(c), `r:${room}`, '1'));
-      }
-      await Promise.all(ops);
+      // The room set first, then the connection's reverse index, which is written only while the
+      // connection exists. A removal that claims the connection after that sees the room and takes
+      // it out; for one that claimed it before (a $disconnect racing this join), the index write
+      // fails and the connection is taken out of the room here, so no dead member stays behind.
+      const joined = await Promise.all(
+        rooms.map(async (room) => {
+          const [, , ...marked] = await Promise.all([
+            redis.sadd(keys.roomSockets(room), ...conns),
+            redis.expire(keys.roomSockets(room), ttl),
+            ...conns.map((c) => r.wsgHsetx(keys.conn(c), `r:${room}`, '1')),
+          ]);
+          return { room, gone: conns.filter((_, i) => marked[i] === 0) };
+        }),
+      );
+      await Promise.all(
+        joined
+          .filter(({ gone }) => gone.length > 0)
+          .map(({ room, gone }) => redis.srem(keys.roomSockets(room), ...gone)),
+      );
     },
 
     async leaveRoom(userId, roomId) {
