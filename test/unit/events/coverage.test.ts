@@ -45,13 +45,16 @@ describe('coverage of the contract', () => {
     expect([...CONVERTED_EVENT_TYPES].filter((t) => !contract.eventTypes.includes(t))).toEqual([]);
   });
 
-  // The spec lives outside the repository; on a machine without it the committed JSON is trusted.
-  (existsSync(DEFAULT_CONTRACT) ? it : it.skip)(
-    'the committed catalogue matches the contract (re-extracted)',
-    () => {
-      // Compared as data, so reformatting the JSON file does not make it "stale".
-      const fresh = extractCatalogue(readFileSync(DEFAULT_CONTRACT, 'utf8'));
-      expect(JSON.parse(readFileSync(DEFAULT_OUTPUT, 'utf8'))).toStrictEqual(fresh);
-    },
-  );
+  // The spec lives outside the repository; on a machine without it the committed JSON is trusted
+  // (and must at least be a usable catalogue), so the test runs everywhere and is never skipped.
+  it('the committed catalogue matches the contract (re-extracted when the spec is present)', () => {
+    const committed = JSON.parse(readFileSync(DEFAULT_OUTPUT, 'utf8')) as { eventTypes: string[] };
+    if (!existsSync(DEFAULT_CONTRACT)) {
+      expect(committed.eventTypes.length).toBeGreaterThan(100);
+      return;
+    }
+    // Compared as data, so reformatting the JSON file does not make it "stale".
+    const fresh = extractCatalogue(readFileSync(DEFAULT_CONTRACT, 'utf8'));
+    expect(committed).toStrictEqual(fresh);
+  });
 });
