@@ -35,7 +35,6 @@ type AuthenticateMessage = Extract<ClientMessage, { type: 'system.authenticate' 
  * past this function.
  */
 export async function handleMessage(deps: GatewayDeps, input: MessageInput): Promise<MessageReply> {
-  const log = deps.logger.child({ connectionId: input.connectionId });
   try {
     const { config, store } = deps;
     const gate = await store.gateMessage(input.connectionId, {
@@ -50,9 +49,13 @@ export async function handleMessage(deps: GatewayDeps, input: MessageInput): Pro
     return await dispatch(deps, input, gate, msg);
   } catch (err) {
     if (err instanceof ClientError) {
-      log.debug('client error', { code: err.code, message: err.message });
+      deps.logger.debug('client error', {
+        connectionId: input.connectionId,
+        code: err.code,
+        message: err.message,
+      });
     } else {
-      log.error('message failed', { err });
+      deps.logger.error('message failed', { connectionId: input.connectionId, err });
     }
     return JSON.stringify(clientErrorFrame(err));
   }

@@ -114,6 +114,8 @@ if tk >= 1 then
   allowed = 1
 end
 redis.call('HSET', k, 'tk', tostring(tk), 'ts', now)
+-- Any frame is activity: the connection's record lives on (heartbeats need no extra command for it).
+redis.call('EXPIRE', k, ttl)
 local w = v[9]
 if not w then
   redis.call('HSET', k, 'w', 'default')
@@ -327,7 +329,6 @@ export function createSessionStore({
           'XX',
         ),
         redis.set(keys.userPresence(identity.userId), presenceJson(nowIso), 'EX', PRESENCE_TTL_SECS),
-        redis.expire(keys.conn(connectionId), ttl),
         redis.expire(keys.userSockets(identity.userId), ttl),
       ]);
     },
