@@ -3,18 +3,13 @@
  * connections. Run with `tsx consumers/events.ts` (started by `npm start`) or from the container
  * image. SIGTERM / SIGINT stop it cleanly.
  */
-import { randomUUID } from 'node:crypto';
 import { ConfigError, getConfigOrExit } from '../lib/config';
 import { startMetricsServer } from '../lib/consumer/http';
 import { createPipeline } from '../lib/consumer/pipeline';
 import { runConsumer } from '../lib/consumer/run';
-import { createKafka } from '../lib/kafka/client';
-import { createKafkaPublisher } from '../lib/kafka/publisher';
 import { createLogger } from '../lib/logger';
 import { createMetrics } from '../lib/metrics';
-import { createManagementApiPusher } from '../lib/push/pusher';
-import { createRedisClient } from '../lib/redis';
-import { createSessionStore } from '../lib/store/session-store';
+import { createRuntime } from '../lib/runtime/container';
 
 async function main(): Promise<void> {
   const config = getConfigOrExit();
@@ -29,32 +24,14 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const metrics = createMetrics();
-  const redis = createRedisClient({ url: config.redis.url, cluster: config.redis.cluster, logger });
-  const store = createSessionStore({
-    redis,
-    connectionTtlSecs: config.ws.connectionTtlSecs,
-    keyPrefix: config.redis.keyPrefix,
-  });
-  const kafka = createKafka(config.kafka, logger);
-  const publisher = createKafkaPublisher({ kafka });
-  const pusher = createManagementApiPusher({
-    endpoint,
-    region: config.aws.region,
-    logger,
-    maxRetries: config.push.maxRetries,
-    timeoutMs: config.push.timeoutMs,
-    maxSockets: config.push.concurrency,
-  });
+  const runtime = createRuntime(config, { logger, verifiesTokens: false });
+  const { deps, kafka } = runtime;
+  const pusher = deps.pusherFor(endpoint);
   const processRecord = createPipeline({
-    config,
-    store,
-    publisher,
+    ...deps,
     pusher,
     metrics,
-    logger,
     pushConcurrency: config.push.concurrency,
-    newId: randomUUID,
-    now: () => new Date(),
   });
 
   let ready = false;
@@ -91,7 +68,7 @@ async function main(): Promise<void> {
     });
   } finally {
     server.close();
-    await Promise.allSettled([publisher.disconnect(), pusher.close(), redis.quit()]);
+    await runtime.close();
   }
 }
 

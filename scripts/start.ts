@@ -17,7 +17,8 @@ import {
   type RunningService,
   startKafkaMock,
   startRedis,
-} from '../test/support/services';
+  stopProcessGroup,
+} from './dev-services';
 
 const root = path.resolve(__dirname, '..');
 const devDir = path.join(root, '.dev');
@@ -51,27 +52,6 @@ async function shutdown(code: number): Promise<void> {
   process.exit(code);
 }
 
-function stopChild(child: ChildProcess): () => Promise<void> {
-  return () =>
-    new Promise((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return resolve();
-      const pid = child.pid;
-      const kill = (sig: NodeJS.Signals) => {
-        try {
-          process.kill(-pid, sig); // the whole process group: serverless spawns helpers
-        } catch {
-          child.kill(sig);
-        }
-      };
-      const timer = setTimeout(() => kill('SIGKILL'), 5000);
-      child.once('exit', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      kill('SIGTERM');
-    });
-}
-
 function spawnPart(name: string, command: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
   const log = createWriteStream(path.join(logDir, `${name}.log`), { flags: 'a' });
   const child = spawn(command, args, { cwd: root, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -81,7 +61,7 @@ function spawnPart(name: string, command: string, args: string[], env: NodeJS.Pr
     child.stdout?.pipe(process.stdout);
     child.stderr?.pipe(process.stderr);
   }
-  parts.push({ name, stop: stopChild(child) });
+  parts.push({ name, stop: () => stopProcessGroup(child) });
   child.once('exit', (code, signal) => {
     if (stopping) return;
     process.stderr.write(

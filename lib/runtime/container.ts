@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import type { Kafka } from 'kafkajs';
 import { createTokenVerifier, readPublicKey } from '../auth/verifier';
 import { type Config, getConfig } from '../config';
 import type { GatewayDeps, WelcomeRequest, WelcomeTrigger } from '../gateway/deps';
 import { createKafka } from '../kafka/client';
 import { createKafkaPublisher } from '../kafka/publisher';
 import { createLogger, type Logger } from '../logger';
-import { createAsyncInvoker } from '../push/invoke';
+import { type AsyncInvoker, createAsyncInvoker } from '../push/invoke';
 import { type ClientPusher, createManagementApiPusher } from '../push/pusher';
 import { createRedisClient, type RedisClient } from '../redis';
 import { createSessionStore } from '../store/session-store';
@@ -13,29 +14,35 @@ import { createSessionStore } from '../store/session-store';
 export interface Runtime {
   readonly deps: GatewayDeps;
   readonly redis: RedisClient;
+  readonly kafka: Kafka;
   close(): Promise<void>;
+}
+
+export interface RuntimeOptions {
+  readonly logger?: Logger;
+  /** False for processes that never see client tokens (the consumer): no key check, no warning. */
+  readonly verifiesTokens?: boolean;
 }
 
 /**
  * Creates every client of a container once: Redis, the Kafka producer, the token verifier and one
  * pusher per Management API endpoint. Nothing in lib/ creates clients itself.
  */
-export function createRuntime(
-  config: Config,
-  logger: Logger = createLogger({ level: config.logLevel, base: { service: 'ws-gateway' } }),
-): Runtime {
+export function createRuntime(config: Config, options: RuntimeOptions = {}): Runtime {
+  const logger = options.logger ?? createLogger({ level: config.logLevel, base: { service: 'ws-gateway' } });
   const redis = createRedisClient({ url: config.redis.url, cluster: config.redis.cluster, logger });
   const store = createSessionStore({
     redis,
     connectionTtlSecs: config.ws.connectionTtlSecs,
     keyPrefix: config.redis.keyPrefix,
   });
-  const publisher = createKafkaPublisher({ kafka: createKafka(config.kafka, logger) });
-  const verifier = createTokenVerifier({
-    publicKey: readPublicKey(config.auth.publicKeyPath),
-    secret: config.auth.secret,
-  });
-  if (!verifier.hasKeys)
+  const kafka = createKafka(config.kafka, logger);
+  const publisher = createKafkaPublisher({ kafka });
+  const verifiesTokens = options.verifiesTokens ?? true;
+  const verifier = createTokenVerifier(
+    verifiesTokens ? { publicKey: readPublicKey(config.auth.publicKeyPath), secret: config.auth.secret } : {},
+  );
+  if (verifiesTokens && !verifier.hasKeys)
     logger.warn('no JWT key configured (JWT_PUBLIC_KEY_PATH / JWT_SECRET): every token will be rejected');
 
   const pushers = new Map<string, ClientPusher>();
@@ -55,12 +62,19 @@ export function createRuntime(
     return p;
   };
 
-  const invoker = createAsyncInvoker<WelcomeRequest>({
-    endpoint: config.aws.lambdaEndpoint,
-    region: config.aws.region,
-    functionName: config.aws.welcomeFunctionName,
-  });
-  const welcome: WelcomeTrigger = { trigger: (req) => invoker.invoke(req) };
+  // Created on first use: only $connect invokes the welcome function, and other processes (the
+  // consumer) must not need Lambda credentials.
+  let invoker: AsyncInvoker<WelcomeRequest> | undefined;
+  const welcome: WelcomeTrigger = {
+    trigger: (req) => {
+      invoker ??= createAsyncInvoker<WelcomeRequest>({
+        endpoint: config.aws.lambdaEndpoint,
+        region: config.aws.region,
+        functionName: config.aws.welcomeFunctionName,
+      });
+      return invoker.invoke(req);
+    },
+  };
 
   const deps: GatewayDeps = {
     config,
@@ -76,9 +90,11 @@ export function createRuntime(
   return {
     deps,
     redis,
+    kafka,
     async close() {
       await Promise.allSettled([
         publisher.disconnect(),
+        invoker?.close(),
         ...[...pushers.values()].map((p) => p.close()),
         redis.quit(),
       ]);

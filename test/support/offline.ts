@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
-import { freePort } from './services';
+import { freePort, stopProcessGroup } from './services';
 
 const root = path.resolve(__dirname, '..', '..');
 
@@ -15,26 +15,6 @@ export interface OfflineGateway {
   readonly env: NodeJS.ProcessEnv;
   output(): string;
   stop(): Promise<void>;
-}
-
-function stop(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return resolve();
-    const pid = child.pid;
-    const kill = (sig: NodeJS.Signals) => {
-      try {
-        process.kill(-pid, sig);
-      } catch {
-        child.kill(sig);
-      }
-    };
-    const timer = setTimeout(() => kill('SIGKILL'), 5000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    kill('SIGTERM');
-  });
 }
 
 async function waitHttp(
@@ -104,7 +84,7 @@ export async function startOffline(
     managementEndpoint: `http://127.0.0.1:${wsPort}`,
     env,
     output,
-    stop: () => stop(child),
+    stop: () => stopProcessGroup(child),
   };
 }
 
@@ -138,7 +118,7 @@ export async function startConsumer(
     metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
     child,
     output,
-    stop: () => stop(child),
+    stop: () => stopProcessGroup(child),
     kill: () => {
       try {
         process.kill(-child.pid!, 'SIGKILL');
