@@ -1,4 +1,4 @@
-import { type DeliveryCounters, type DeliveryOutcome, executePlan } from '../events/deliver';
+import { type DeliveryCounters, type DeliveryOutcome, prepareDelivery } from '../events/deliver';
 import { parseEnvelope } from '../events/parse';
 import { planDelivery } from '../events/plan';
 import { cleanupConnection } from '../gateway/cleanup';
@@ -26,13 +26,40 @@ export type RecordOutcome =
   | ({ status: 'delivered'; eventType: string } & DeliveryOutcome);
 
 /**
+ * A record whose membership changes that precede the send are applied and whose recipients are
+ * resolved; `deliver()` (called once) pushes, then applies the membership changes that follow.
+ */
+export interface PreparedRecord {
+  /** The connections `deliver()` pushes to. */
+  readonly recipients: readonly string[];
+  /**
+   * True when `deliver()` changes memberships (a room-audience leave, applied after the send): the
+   * next record of the partition must not be prepared before it settled.
+   */
+  readonly barrier: boolean;
+  deliver(): Promise<RecordOutcome>;
+}
+
+/** Processes one record: parse, plan, deliver. Redis failures reject (retry the record). */
+export interface ProcessRecord {
+  (record: InboundRecord, log?: Logger): Promise<RecordOutcome>;
+  /**
+   * The same work in two steps, so that the next record of a partition can be prepared while this
+   * one's pushes are in flight (lib/consumer/in-order.ts). Without it, records run one at a time.
+   */
+  readonly prepare?: (record: InboundRecord, log?: Logger) => Promise<PreparedRecord>;
+}
+
+const whereOf = ({ topic, partition, offset }: InboundRecord) => ({ topic, partition, offset });
+
+/**
  * The event pipeline shared by the long-running consumer and the Lambda handler:
  * parse (lenient, once) → plan (pure) → execute (Redis + pushes).
  *
  * Unparseable records are poison: logged with topic/partition/offset and skipped, never retried.
  * Redis failures propagate so the caller retries the record (nothing is committed past it).
  */
-export function createPipeline(deps: PipelineDeps) {
+export function createPipeline(deps: PipelineDeps): ProcessRecord {
   const events = deps.metrics.counter('ws_gateway_events_total', 'Events consumed, by topic and event type');
   const skipped = deps.metrics.counter('ws_gateway_events_skipped_total', 'Records skipped as unparseable');
   const counters: DeliveryCounters = {
@@ -49,17 +76,18 @@ export function createPipeline(deps: PipelineDeps) {
     onGone: (connectionId: string) =>
       cleanupConnection({ ...deps, logger: cleanupLog }, connectionId, 'gone'),
   };
+  const skip = (reason: string): PreparedRecord => ({
+    recipients: [],
+    barrier: false,
+    deliver: async () => ({ status: 'skipped', reason }),
+  });
 
-  return async function processRecord(
-    record: InboundRecord,
-    log: Logger = deps.logger,
-  ): Promise<RecordOutcome> {
-    const where = { topic: record.topic, partition: record.partition, offset: record.offset };
+  async function prepare(record: InboundRecord, log: Logger = deps.logger): Promise<PreparedRecord> {
     const parsed = parseEnvelope(record.value);
     if (!parsed.ok) {
       skipped.inc({ topic: record.topic });
-      log.warn('skipping unparseable record', { ...where, reason: parsed.reason });
-      return { status: 'skipped', reason: parsed.reason };
+      log.warn('skipping unparseable record', { ...whereOf(record), reason: parsed.reason });
+      return skip(parsed.reason);
     }
     let plan: ReturnType<typeof planDelivery>;
     try {
@@ -67,13 +95,24 @@ export function createPipeline(deps: PipelineDeps) {
     } catch (err) {
       // A bug for one shape must not stall the partition: treat it as poison.
       skipped.inc({ topic: record.topic });
-      log.error('skipping record: planning failed', { ...where, eventId: parsed.envelope.event_id, err });
-      return { status: 'skipped', reason: 'plan failed' };
+      log.error('skipping record: planning failed', {
+        ...whereOf(record),
+        eventId: parsed.envelope.event_id,
+        err,
+      });
+      return skip('plan failed');
     }
     events.inc({ topic: record.topic, event_type: plan.eventType });
-    const outcome = await executePlan(deliveryDeps, plan);
-    return { status: 'delivered', eventType: plan.eventType, ...outcome };
-  };
-}
+    const delivery = await prepareDelivery(deliveryDeps, plan);
+    const { eventType } = plan;
+    return {
+      recipients: delivery.recipients,
+      barrier: delivery.changesMembershipAfterSend,
+      deliver: async () => ({ status: 'delivered', eventType, ...(await delivery.send()) }),
+    };
+  }
 
-export type ProcessRecord = ReturnType<typeof createPipeline>;
+  const processRecord = async (record: InboundRecord, log?: Logger): Promise<RecordOutcome> =>
+    (await prepare(record, log)).deliver();
+  return Object.assign(processRecord, { prepare });
+}

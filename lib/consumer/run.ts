@@ -3,7 +3,8 @@ import type { Config } from '../config';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import { CONSUMED_TOPICS } from '../protocol/envelope';
-import type { ProcessRecord } from './pipeline';
+import { deliverInOrder, preparerOf, RECORDS_IN_FLIGHT } from './in-order';
+import type { InboundRecord, ProcessRecord } from './pipeline';
 
 export interface ConsumerOptions {
   readonly kafka: Kafka;
@@ -16,6 +17,8 @@ export interface ConsumerOptions {
   /** Called once the consumer has joined its group (readiness). */
   readonly onReady?: () => void;
   readonly topics?: readonly string[];
+  /** Records of one partition in flight at once (see `deliverInOrder`). Default {@link RECORDS_IN_FLIGHT}. */
+  readonly recordsInFlight?: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -23,7 +26,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /**
  * The event consumer as a service: resolves when stopped through `signal`, rejects on a fatal
  * error. At-least-once: a record's offset is resolved only after its deliveries were attempted,
- * and committed after that; records of one partition are processed strictly in order.
+ * and committed after that. Records of one partition overlap (`deliverInOrder`) without giving up
+ * their order: each connection gets them in order, and each record's recipients reflect the
+ * membership changes of the records before it.
  */
 export async function runConsumer(opts: ConsumerOptions): Promise<void> {
   const { kafka, config, processRecord, logger, metrics, signal } = opts;
@@ -71,6 +76,9 @@ export async function runConsumer(opts: ConsumerOptions): Promise<void> {
     fromBeginning: config.startPosition === 'earliest',
   });
 
+  const prepare = preparerOf(processRecord);
+  const window = opts.recordsInFlight ?? RECORDS_IN_FLIGHT;
+
   await consumer.run({
     autoCommit: true,
     autoCommitInterval: 1000,
@@ -78,37 +86,45 @@ export async function runConsumer(opts: ConsumerOptions): Promise<void> {
     partitionsConsumedConcurrently: 16,
     eachBatch: async (payload: EachBatchPayload) => {
       const { batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale } = payload;
-      for (const message of batch.messages) {
-        if (!isRunning() || isStale()) break;
-        const record = {
+      const records = batch.messages.map(
+        (message): InboundRecord => ({
           topic: batch.topic,
           partition: batch.partition,
           offset: message.offset,
           value: message.value,
-        };
-        // Transient failures (Redis down) retry the same record with backoff: order is kept and
-        // nothing after it is committed. Stopping interrupts the wait; the record is redelivered.
-        for (let attempt = 0; ; attempt++) {
-          try {
-            await processRecord(record);
-            break;
-          } catch (err) {
-            retries.inc({ topic: batch.topic });
-            logger.warn('record failed, retrying', {
-              topic: batch.topic,
-              partition: batch.partition,
-              offset: message.offset,
-              attempt,
-              err,
-            });
-            if (signal.aborted) return;
-            await sleep(Math.min(100 * 2 ** attempt, 5000));
-            await heartbeat();
+        }),
+      );
+      const complete = await deliverInOrder(records, prepare, {
+        window,
+        // Transient failures (Redis down) retry the same step of the same record with backoff: order
+        // is kept and nothing after it is resolved. Stopping interrupts the wait; the record is
+        // redelivered.
+        attempt: async (offset, step) => {
+          for (let attempt = 0; ; attempt++) {
+            try {
+              return { value: await step() };
+            } catch (err) {
+              retries.inc({ topic: batch.topic });
+              logger.warn('record failed, retrying', {
+                topic: batch.topic,
+                partition: batch.partition,
+                offset,
+                attempt,
+                err,
+              });
+              if (signal.aborted) return undefined;
+              await sleep(Math.min(100 * 2 ** attempt, 5000));
+              await heartbeat();
+            }
           }
-        }
-        resolveOffset(message.offset);
-        await heartbeat();
-      }
+        },
+        resolved: async (offset) => {
+          resolveOffset(offset);
+          await heartbeat();
+        },
+        proceed: () => isRunning() && !isStale() && !signal.aborted,
+      });
+      if (!complete) return;
       await commitOffsetsIfNecessary();
       lag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(batch.offsetLag()));
     },

@@ -58,34 +58,77 @@ async function recipientsOf(store: SessionStore, target: Target): Promise<string
 }
 
 /**
- * Executes a delivery plan: membership changes that precede the send, the pushes (bounded
- * concurrency, 410 → cleanup), then the membership changes that follow it (contract §3.3 order).
- * Redis failures throw (the caller retries the event); push failures are counted, never thrown.
+ * A plan whose recipients are resolved: what remains is the sends and the membership changes that
+ * follow them. Produced by {@link prepareDelivery}; {@link Delivery.send} is called once.
  */
-export async function executePlan(deps: DeliveryDeps, plan: DeliveryPlan): Promise<DeliveryOutcome> {
-  const { store, counters } = deps;
-  const log = deps.logger.child({ eventId: plan.eventId, eventType: plan.eventType });
+export interface Delivery {
+  /** The connections `send()` pushes to (none when nobody is there or nothing is sent). */
+  readonly recipients: readonly string[];
+  /**
+   * True when the plan changes memberships after the send (a room-audience leave): the next event's
+   * recipients must not be resolved before `send()` has settled.
+   */
+  readonly changesMembershipAfterSend: boolean;
+  /** Pushes with bounded concurrency (410 → cleanup), then the membership changes that follow. */
+  send(): Promise<DeliveryOutcome>;
+}
+
+/** Log context of one event, spread into the few lines that are written (no child logger per event). */
+interface EventContext {
+  readonly eventId: string;
+  readonly eventType: string;
+}
+
+/**
+ * Executes the first half of a delivery plan: the membership changes that precede the send, chat
+ * bookkeeping, the recipients from Redis and the serialisation. The returned delivery does the rest:
+ * the pushes (bounded concurrency, 410 → cleanup), then the membership changes that follow them
+ * (contract §3.3 order). Redis failures throw (the caller retries the event); push failures are
+ * counted, never thrown.
+ *
+ * @example
+ * const delivery = await prepareDelivery(deps, plan);
+ * const outcome = await delivery.send(); // { recipients, ok, gone, failed }
+ */
+export async function prepareDelivery(deps: DeliveryDeps, plan: DeliveryPlan): Promise<Delivery> {
+  const { store, counters, logger } = deps;
+  const ctx: EventContext = { eventId: plan.eventId, eventType: plan.eventType };
   await applyMembership(store, plan.before);
-  let outcome = EMPTY;
+  let recipients: string[] = [];
+  let data: string | null = null;
   if (plan.message === null) {
     // An unknown type is "unmapped"; a known one can still yield nothing (e.g. typing stopped).
     const reason = CONVERTED_EVENT_TYPES.has(plan.eventType) ? 'filtered' : 'unmapped';
     counters.dropped.inc({ reason });
-    log.debug('event not delivered', { reason });
+    if (logger.isDebugEnabled()) logger.debug('event not delivered', { ...ctx, reason });
   } else {
-    outcome = await send(deps, plan, plan.message, log);
+    ({ recipients, data } = await resolve(deps, plan, plan.message, ctx));
   }
-  await applyMembership(store, plan.after);
-  return outcome;
+  const after = plan.after;
+  return {
+    recipients: data === null ? [] : recipients,
+    changesMembershipAfterSend: after.length > 0,
+    async send() {
+      const outcome =
+        recipients.length === 0
+          ? EMPTY
+          : data === null
+            ? { ...EMPTY, recipients: recipients.length }
+            : await push(deps, recipients, data, ctx);
+      await applyMembership(store, after);
+      return outcome;
+    },
+  };
 }
 
-async function send(
+/** Recipients and the serialised message (`null` when it is over the API Gateway limit: not sent). */
+async function resolve(
   deps: DeliveryDeps,
   plan: DeliveryPlan,
   message: Record<string, unknown>,
-  log: Logger,
-): Promise<DeliveryOutcome> {
-  const { store, counters } = deps;
+  ctx: EventContext,
+): Promise<{ recipients: string[]; data: string | null }> {
+  const { store, counters, logger } = deps;
   const chat = plan.chat;
   if (chat?.recordMessage)
     await store.recordChatMessage(chat.recordMessage.messageId, chat.recordMessage.senderId);
@@ -98,18 +141,29 @@ async function send(
     recipients = [chat.preferConnectionId];
   if (recipients.length === 0) {
     counters.dropped.inc({ reason: 'no_recipients' });
-    log.debug('no recipients', { target: plan.target.kind });
-    return EMPTY;
+    if (logger.isDebugEnabled()) logger.debug('no recipients', { ...ctx, target: plan.target.kind });
+    return { recipients, data: null };
   }
   const data = JSON.stringify(body);
   if (Buffer.byteLength(data) > MAX_PAYLOAD_BYTES) {
     counters.dropped.inc({ reason: 'oversize' });
-    log.warn('event message over 128 KB not sent', {
+    logger.warn('event message over 128 KB not sent', {
+      ...ctx,
       bytes: Buffer.byteLength(data),
       recipients: recipients.length,
     });
-    return { recipients: recipients.length, ok: 0, gone: 0, failed: 0 };
+    return { recipients, data: null };
   }
+  return { recipients, data };
+}
+
+async function push(
+  deps: DeliveryDeps,
+  recipients: readonly string[],
+  data: string,
+  ctx: EventContext,
+): Promise<DeliveryOutcome> {
+  const { counters, logger } = deps;
   const results = await pushMany(deps.pusher, recipients, data, { concurrency: deps.concurrency });
   let ok = 0;
   let failed = 0;
@@ -119,13 +173,14 @@ async function send(
     else if (r === 'gone') gone.push(connectionId);
     else {
       failed++;
-      log.warn('push failed', { connectionId, err: r });
+      logger.warn('push failed', { ...ctx, connectionId, err: r });
     }
   }
   counters.deliveries.inc({ result: 'ok' }, ok);
   counters.deliveries.inc({ result: 'gone' }, gone.length);
   counters.deliveries.inc({ result: 'failed' }, failed);
   for (const id of gone) await deps.onGone(id);
-  log.debug('delivered', { recipients: recipients.length, ok, gone: gone.length, failed });
+  if (logger.isDebugEnabled())
+    logger.debug('delivered', { ...ctx, recipients: recipients.length, ok, gone: gone.length, failed });
   return { recipients: recipients.length, ok, gone: gone.length, failed };
 }

@@ -279,7 +279,13 @@ export function parseEnvelope(value: Buffer | string | null): ParseResult {
   if (value === null || value === undefined) return { ok: false, reason: 'message has no value' };
   let text: string;
   try {
-    text = typeof value === 'string' ? value : Buffer.from(value).toString('utf8');
+    // A Buffer decodes in place; anything else array-like is copied into one first.
+    text =
+      typeof value === 'string'
+        ? value
+        : Buffer.isBuffer(value)
+          ? value.toString('utf8')
+          : Buffer.from(value).toString('utf8');
   } catch {
     return { ok: false, reason: 'message value is neither a string nor a buffer' };
   }

@@ -7,7 +7,7 @@
  */
 import type { EachBatchPayload, Kafka } from 'kafkajs';
 import { loadConfig } from '../../../lib/config';
-import type { InboundRecord, ProcessRecord } from '../../../lib/consumer/pipeline';
+import type { InboundRecord, PreparedRecord, ProcessRecord } from '../../../lib/consumer/pipeline';
 import { runConsumer } from '../../../lib/consumer/run';
 import { silentLogger } from '../../../lib/logger';
 import { createMetrics } from '../../../lib/metrics';
@@ -48,9 +48,11 @@ function scriptedConsumer() {
     emit(event: string, payload: Record<string, unknown>) {
       for (const l of listeners.get(event) ?? []) l({ payload });
     },
-    /** Feeds one batch of `offsets` on games.events/0; returns the offsets resolved, in order. */
-    async batch(offsets: string[]): Promise<string[]> {
-      const resolved: string[] = [];
+    /**
+     * Feeds one batch of `offsets` on games.events/0; returns the offsets resolved, in order (also
+     * pushed to `resolved` as they are, for a test to look at while the batch runs).
+     */
+    async batch(offsets: string[], resolved: string[] = []): Promise<string[]> {
       const payload = {
         batch: {
           topic: 'games.events',
@@ -72,7 +74,7 @@ function scriptedConsumer() {
 
 const kafkaConfig = loadConfig({}).kafka;
 
-function start(kafka: Kafka, processRecord: ProcessRecord, signal: AbortSignal) {
+function start(kafka: Kafka, processRecord: ProcessRecord, signal: AbortSignal, recordsInFlight?: number) {
   return runConsumer({
     kafka,
     config: kafkaConfig,
@@ -80,6 +82,7 @@ function start(kafka: Kafka, processRecord: ProcessRecord, signal: AbortSignal) 
     logger: silentLogger,
     metrics: createMetrics(),
     signal,
+    ...(recordsInFlight === undefined ? {} : { recordsInFlight }),
   });
 }
 
@@ -174,5 +177,151 @@ describe('runConsumer', () => {
     // 9 and what follows are redelivered after the restart.
     expect(resolved).toEqual(['8']);
     await service;
+  });
+
+  describe('with a two-step pipeline (records of a partition in flight together)', () => {
+    /** What each record pushes to, and whether it changes memberships after its send (a barrier). */
+    type Spec = Record<string, { to: string[]; barrier?: boolean; failOnce?: boolean }>;
+
+    /**
+     * A two-step pipeline a test steers: every step is logged (`prepare 1`, `deliver 1`, `delivered 1`)
+     * and a record's delivery can be held until `release(offset)`.
+     */
+    function steered(spec: Spec, held: string[] = []) {
+      const log: string[] = [];
+      const gates = new Map<string, () => void>();
+      const waits = new Map(
+        held.map((offset) => [offset, new Promise<void>((r) => gates.set(offset, r))] as const),
+      );
+      const failing = new Set(Object.keys(spec).filter((o) => spec[o]!.failOnce));
+      const prepare = async (record: InboundRecord): Promise<PreparedRecord> => {
+        const { offset } = record;
+        log.push(`prepare ${offset}`);
+        const { to, barrier = false } = spec[offset]!;
+        return {
+          recipients: to,
+          barrier,
+          async deliver() {
+            log.push(`deliver ${offset}`);
+            await waits.get(offset);
+            if (failing.delete(offset)) throw new Error('redis down');
+            log.push(`delivered ${offset}`);
+            return delivered(record);
+          },
+        };
+      };
+      const processRecord: ProcessRecord = Object.assign(
+        async (record: InboundRecord) => (await prepare(record)).deliver(),
+        { prepare },
+      );
+      return { log, processRecord, release: (offset: string) => gates.get(offset)!() };
+    }
+
+    /** Lets the batch loop run until `condition` holds (or fails the test after a while). */
+    async function until(condition: () => boolean): Promise<void> {
+      for (let i = 0; i < 1000 && !condition(); i++) await new Promise((r) => setImmediate(r));
+      expect(condition()).toBe(true);
+    }
+
+    /** Lets the batch loop run for a while, for a test to check that something did not happen. */
+    const settleDown = () => new Promise((r) => setTimeout(r, 20));
+
+    async function run(spec: Spec, held: string[], recordsInFlight?: number) {
+      const script = scriptedConsumer();
+      const controller = new AbortController();
+      const pipeline = steered(spec, held);
+      const service = start(script.kafka, pipeline.processRecord, controller.signal, recordsInFlight);
+      await script.started;
+      const resolved: string[] = [];
+      const batch = script.batch(Object.keys(spec), resolved);
+      return {
+        ...pipeline,
+        resolved,
+        batch,
+        stop: async () => {
+          controller.abort();
+          await service;
+        },
+      };
+    }
+
+    it('delivers later records while an earlier one is still being pushed, and resolves offsets in order', async () => {
+      const r = await run({ '1': { to: ['a'] }, '2': { to: ['b'] }, '3': { to: ['c'] } }, ['1']);
+
+      await until(() => r.log.includes('delivered 3'));
+      expect(r.log).not.toContain('delivered 1');
+      expect(r.resolved).toEqual([]);
+
+      r.release('1');
+
+      expect(await r.batch).toEqual(['1', '2', '3']);
+      await r.stop();
+    });
+
+    it('starts a delivery only after every earlier delivery to one of its connections has settled', async () => {
+      const r = await run({ '1': { to: ['a'] }, '2': { to: ['b', 'a'] }, '3': { to: ['c'] } }, ['1']);
+
+      await until(() => r.log.includes('delivered 3'));
+      expect(r.log).toContain('prepare 2');
+      expect(r.log).not.toContain('deliver 2');
+
+      r.release('1');
+
+      expect(await r.batch).toEqual(['1', '2', '3']);
+      expect(r.log.indexOf('deliver 2')).toBeGreaterThan(r.log.indexOf('delivered 1'));
+      await r.stop();
+    });
+
+    it('prepares no later record before a record that changes memberships after its send was delivered', async () => {
+      const r = await run({ '1': { to: ['a'], barrier: true }, '2': { to: ['b'] } }, ['1']);
+
+      await until(() => r.log.includes('deliver 1'));
+      await settleDown();
+      expect(r.log).toEqual(['prepare 1', 'deliver 1']);
+
+      r.release('1');
+
+      expect(await r.batch).toEqual(['1', '2']);
+      expect(r.log).toEqual([
+        'prepare 1',
+        'deliver 1',
+        'delivered 1',
+        'prepare 2',
+        'deliver 2',
+        'delivered 2',
+      ]);
+      await r.stop();
+    });
+
+    it('retries a failing delivery in place while later deliveries to its connections wait for it', async () => {
+      const r = await run({ '1': { to: ['a'], failOnce: true }, '2': { to: ['a'] }, '3': { to: ['b'] } }, []);
+
+      expect(await r.batch).toEqual(['1', '2', '3']);
+      const log = r.log.filter((l) => !l.startsWith('prepare'));
+      // 3 shares no connection with 1: it went out during 1's backoff; 2 waited for 1's retry.
+      expect(log).toEqual([
+        'deliver 1',
+        'deliver 3',
+        'delivered 3',
+        'deliver 1',
+        'delivered 1',
+        'deliver 2',
+        'delivered 2',
+      ]);
+      await r.stop();
+    });
+
+    it('keeps at most recordsInFlight records between prepared and resolved', async () => {
+      const r = await run({ '1': { to: ['a'] }, '2': { to: ['b'] }, '3': { to: ['c'] } }, ['1'], 2);
+
+      await until(() => r.log.includes('delivered 2'));
+      await settleDown();
+      expect(r.log).not.toContain('prepare 3');
+
+      r.release('1');
+
+      expect(await r.batch).toEqual(['1', '2', '3']);
+      await r.stop();
+    });
   });
 });
