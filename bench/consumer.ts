@@ -47,6 +47,7 @@ import { createRedisClient } from '../lib/redis';
 import { createSessionStore } from '../lib/store/session-store';
 import { audience, gameEvent, gameRoom } from '../test/support/backend';
 import { startKafkaMock, startRedis } from '../test/support/services';
+import { argReader } from './args';
 
 const TOPIC = 'games.events';
 
@@ -66,12 +67,7 @@ interface Args {
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const int = (name: string, fallback: number): number => {
-    const v = argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-    const n = v === undefined ? fallback : Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name}: expected a positive integer`);
-    return n;
-  };
+  const { int } = argReader(argv);
   return {
     events: int('events', 20_000),
     rounds: int('rounds', 3),

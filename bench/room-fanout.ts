@@ -38,6 +38,7 @@ import {
 } from '../test/support/offline';
 import { type RunningService, startKafkaMock, startRedis } from '../test/support/services';
 import { TestClient } from '../test/support/ws-client';
+import { argReader } from './args';
 
 const TOPIC = 'games.events';
 const WARMUP = 2;
@@ -53,12 +54,7 @@ interface Args {
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const int = (name: string, fallback: number): number => {
-    const v = argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-    const n = v === undefined ? fallback : Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name}: expected a positive integer`);
-    return n;
-  };
+  const { int } = argReader(argv);
   return {
     members: int('members', 1000),
     events: int('events', 20),

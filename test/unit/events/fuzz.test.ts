@@ -3,18 +3,7 @@ import { parseEnvelope, parseEnvelopeValue } from '../../../lib/events/parse';
 import { planDelivery } from '../../../lib/events/plan';
 import type { Json, JsonObject } from '../../../lib/protocol/envelope';
 import { loadEventFixtures } from '../../support/fixtures';
-
-/** mulberry32: a small seeded PRNG, so a failure reproduces from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as rng } from '../../support/prng';
 
 const fixtures = loadEventFixtures();
 const TOPICS = ['games.events', 'chat.events', 'system.events', 'gateway.presence', ''];

@@ -1,18 +1,7 @@
 import { ClientError } from '../../../lib/errors';
 import { CLIENT_MESSAGE_TABLE, CLIENT_MESSAGE_TYPES, parseClientMessage } from '../../../lib/protocol/client';
 import { loadClientMessageFixtures } from '../../fixtures/load-client-messages';
-
-/** mulberry32: a seeded PRNG, so a failing case can be replayed from the printed seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as prng } from '../../support/prng';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20260123);
 const ITERATIONS = 4000;
