@@ -19,7 +19,15 @@ export interface ConsumerOptions {
   readonly topics?: readonly string[];
   /** Records of one partition in flight at once (see `deliverInOrder`). Default {@link RECORDS_IN_FLIGHT}. */
   readonly recordsInFlight?: number;
+  /**
+   * Fatal crashes (ones kafkajs does not restart from) survived in a row by starting a new consumer
+   * in-process, with backoff, before giving up. Default {@link MAX_RESTARTS}; joining the group resets the count.
+   */
+  readonly maxRestarts?: number;
 }
+
+/** See {@link ConsumerOptions.maxRestarts}. */
+export const MAX_RESTARTS = 5;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -31,6 +39,45 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * membership changes of the records before it.
  */
 export async function runConsumer(opts: ConsumerOptions): Promise<void> {
+  const { logger, signal } = opts;
+  const maxRestarts = opts.maxRestarts ?? MAX_RESTARTS;
+  const restarts = opts.metrics.counter(
+    'ws_gateway_consumer_restarts_total',
+    'Consumers restarted after a fatal crash',
+  );
+  let failedInARow = 0;
+  for (;;) {
+    try {
+      await runSession(opts, () => {
+        failedInARow = 0;
+      });
+      return;
+    } catch (err) {
+      // Offsets are committed only for delivered records, so a new consumer resumes without loss
+      // (at-least-once). A coordinator that keeps refusing us still ends the service.
+      if (signal.aborted || failedInARow >= maxRestarts) throw err;
+      failedInARow++;
+      restarts.inc();
+      const delayMs = Math.min(1000 * 2 ** (failedInARow - 1), 15_000);
+      logger.warn('restarting consumer after a fatal crash', { attempt: failedInARow, delayMs, err });
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, delayMs);
+        signal.addEventListener(
+          'abort',
+          () => {
+            clearTimeout(t);
+            resolve();
+          },
+          { once: true },
+        );
+      });
+      if (signal.aborted) return;
+    }
+  }
+}
+
+/** One kafkajs consumer, from connect to disconnect. Resolves when stopped, rejects on a fatal crash. */
+async function runSession(opts: ConsumerOptions, joined: () => void): Promise<void> {
   const { kafka, config, processRecord, logger, metrics, signal } = opts;
   const lag = metrics.gauge('ws_gateway_consumer_lag', 'Offset lag per topic partition at the last batch');
   const retries = metrics.counter(
@@ -49,6 +96,7 @@ export async function runConsumer(opts: ConsumerOptions): Promise<void> {
   });
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
     logger.info('consumer joined group', { groupId: e.payload.groupId, memberId: e.payload.memberId });
+    joined();
     opts.onReady?.();
   });
   // Resolves on the stop signal, or when kafkajs gave up: it restarts itself after a retriable

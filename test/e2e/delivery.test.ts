@@ -368,9 +368,9 @@ describe('a consumer killed with SIGKILL', () => {
  * Starts two consumer processes in one new group at the same time.
  *
  * The mock cluster's group coordinator answers a follower's SyncGroup that arrives after the
- * leader's with INVALID_REQUEST, which kafkajs does not survive: that consumer exits (as it should)
- * and in production would be restarted. A restart into the same group costs a full rebalance on the
- * mock (≈ 29 s), so the pair is started again in a fresh group instead.
+ * leader's with INVALID_REQUEST, which kafkajs does not survive; the consumer then starts a new
+ * kafkajs consumer in-process (bounded restarts, runConsumer), which costs a full rebalance on the
+ * mock (≈ 29 s). Should a process still give up, the pair is started again in a fresh group.
  */
 async function startPair(): Promise<[ConsumerProcess, ConsumerProcess]> {
   const failures: string[] = [];

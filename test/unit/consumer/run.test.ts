@@ -27,6 +27,7 @@ function scriptedConsumer() {
   const consumer = {
     events: EVENTS,
     disconnects: 0,
+    runs: 0,
     on(event: string, listener: Listener) {
       listeners.set(event, [...(listeners.get(event) ?? []), listener]);
       return () => {};
@@ -34,6 +35,7 @@ function scriptedConsumer() {
     connect: async () => {},
     subscribe: async () => {},
     async run(opts: { eachBatch: (payload: EachBatchPayload) => Promise<void> }) {
+      consumer.runs++;
       eachBatch = opts.eachBatch;
       running();
     },
@@ -74,7 +76,13 @@ function scriptedConsumer() {
 
 const kafkaConfig = loadConfig({}).kafka;
 
-function start(kafka: Kafka, processRecord: ProcessRecord, signal: AbortSignal, recordsInFlight?: number) {
+function start(
+  kafka: Kafka,
+  processRecord: ProcessRecord,
+  signal: AbortSignal,
+  recordsInFlight?: number,
+  maxRestarts?: number,
+) {
   return runConsumer({
     kafka,
     config: kafkaConfig,
@@ -83,6 +91,7 @@ function start(kafka: Kafka, processRecord: ProcessRecord, signal: AbortSignal, 
     metrics: createMetrics(),
     signal,
     ...(recordsInFlight === undefined ? {} : { recordsInFlight }),
+    ...(maxRestarts === undefined ? {} : { maxRestarts }),
   });
 }
 
@@ -108,9 +117,9 @@ describe('runConsumer', () => {
     expect(script.consumer.disconnects).toBe(1);
   });
 
-  it('rejects with the error when kafkajs crashes without restarting, so the process ends', async () => {
+  it('rejects with the error when kafkajs crashes without restarting and no restart is left, so the process ends', async () => {
     const script = scriptedConsumer();
-    const service = start(script.kafka, delivered, new AbortController().signal);
+    const service = start(script.kafka, delivered, new AbortController().signal, undefined, 0);
     await script.started;
     const error = new Error('INVALID_REQUEST');
 
@@ -118,6 +127,22 @@ describe('runConsumer', () => {
 
     await expect(service).rejects.toBe(error);
     expect(script.consumer.disconnects).toBe(1);
+  });
+
+  it('starts a new consumer after a crash kafkajs does not restart from, and consumes again', async () => {
+    const script = scriptedConsumer();
+    const controller = new AbortController();
+    const service = start(script.kafka, delivered, controller.signal, undefined, 1);
+    await script.started;
+
+    script.emit(EVENTS.CRASH, { error: new Error('INVALID_REQUEST'), restart: false, groupId: 'g' });
+    const deadline = Date.now() + 5000;
+    while (script.consumer.runs < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+
+    expect(script.consumer.runs).toBe(2);
+    expect(await script.batch(['7'])).toEqual(['7']);
+    controller.abort();
+    await expect(service).resolves.toBeUndefined();
   });
 
   it('keeps running after a crash kafkajs restarts from', async () => {
