@@ -3,7 +3,7 @@
  * connections. Run with `tsx consumers/events.ts` (started by `npm start`) or from the container
  * image. SIGTERM / SIGINT stop it cleanly.
  */
-import { ConfigError, getConfigOrExit } from '../lib/config';
+import { getConfigOrExit, orExit, requireManagementEndpoint } from '../lib/config';
 import { startMetricsServer } from '../lib/consumer/http';
 import { createPipeline } from '../lib/consumer/pipeline';
 import { runConsumer } from '../lib/consumer/run';
@@ -14,15 +14,7 @@ import { createRuntime } from '../lib/runtime/container';
 async function main(): Promise<void> {
   const config = getConfigOrExit();
   const logger = createLogger({ level: config.logLevel, base: { service: 'ws-gateway-consumer' } });
-  const endpoint = config.aws.managementEndpoint;
-  if (!endpoint) {
-    const err = new ConfigError(
-      'WS_MANAGEMENT_ENDPOINT',
-      'required by the consumer (e.g. https://{api-id}.execute-api.{region}.amazonaws.com/{stage})',
-    );
-    process.stderr.write(`ws-gateway: invalid configuration: ${err.message}\n`);
-    process.exit(1);
-  }
+  const endpoint = orExit(() => requireManagementEndpoint(config));
   const metrics = createMetrics();
   const runtime = createRuntime(config, { logger, verifiesTokens: false });
   const { deps, kafka } = runtime;

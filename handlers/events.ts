@@ -1,4 +1,5 @@
 import middy from '@middy/core';
+import { requireManagementEndpoint } from '../lib/config';
 import { type BatchOutcome, type KafkaSourceEvent, processKafkaEvent } from '../lib/consumer/lambda';
 import { createPipeline, type ProcessRecord } from '../lib/consumer/pipeline';
 import { createMetrics } from '../lib/metrics';
@@ -13,8 +14,7 @@ let processRecord: ProcessRecord | undefined;
  */
 export const handler = middy<KafkaSourceEvent, BatchOutcome>().handler(async (event) => {
   const { deps } = getRuntime();
-  const endpoint = deps.config.aws.managementEndpoint;
-  if (!endpoint) throw new Error('WS_MANAGEMENT_ENDPOINT must be set for the events function');
+  const endpoint = requireManagementEndpoint(deps.config);
   processRecord ??= createPipeline({
     ...deps,
     pusher: deps.pusherFor(endpoint),

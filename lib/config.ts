@@ -261,10 +261,25 @@ export function getConfig(): Config {
   return cached;
 }
 
-/** For long-running processes: parse or print one line naming the bad variable and exit 1. */
-export function getConfigOrExit(): Config {
+/**
+ * The Management API endpoint for processes without a WebSocket request context (the consumer,
+ * the events function), where it must be configured.
+ */
+export function requireManagementEndpoint(config: Config): string {
+  const endpoint = config.aws.managementEndpoint;
+  if (!endpoint) {
+    throw new ConfigError(
+      'WS_MANAGEMENT_ENDPOINT',
+      'required here (e.g. https://{api-id}.execute-api.{region}.amazonaws.com/{stage})',
+    );
+  }
+  return endpoint;
+}
+
+/** For long-running processes: run `read`, or print one line naming the bad variable and exit 1. */
+export function orExit<T>(read: () => T): T {
   try {
-    return getConfig();
+    return read();
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`ws-gateway: invalid configuration: ${err.message}\n`);
@@ -273,3 +288,6 @@ export function getConfigOrExit(): Config {
     throw err;
   }
 }
+
+/** The process configuration, or one line naming the bad variable and exit 1. */
+export const getConfigOrExit = (): Config => orExit(getConfig);

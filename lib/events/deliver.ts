@@ -1,6 +1,7 @@
 import type { Logger } from '../logger';
 import type { Counter } from '../metrics';
 import { type ClientPusher, MAX_PAYLOAD_BYTES, pushMany } from '../push/pusher';
+import { spectatorsRoom } from '../store/keys';
 import type { SessionStore } from '../store/session-store';
 import { CONVERTED_EVENT_TYPES } from './convert';
 import type { DeliveryPlan, MembershipOp, Target } from './plan';
@@ -47,7 +48,7 @@ async function recipientsOf(store: SessionStore, target: Target): Promise<string
     case 'room':
       return store.roomConnections(target.roomId);
     case 'spectators':
-      return store.roomConnections(`spectators:${target.roomId}`);
+      return store.roomConnections(spectatorsRoom(target.roomId));
     case 'lobby':
       return store.lobbyConnections(target.lobbyId);
     case 'broadcast':

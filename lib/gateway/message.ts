@@ -10,6 +10,7 @@ import {
 } from '../protocol/client';
 import type { Identity } from '../protocol/envelope';
 import { authenticated, clientErrorFrame, heartbeatAck, stateSnapshot } from '../protocol/server';
+import { isSpectatorsRoom } from '../store/keys';
 import type { MessageGate } from '../store/session-store';
 import type { GatewayDeps } from './deps';
 import { playerDisconnectedCommand, presenceEvent, userConnectionEvent } from './system-events';
@@ -79,7 +80,7 @@ async function dispatch(
       // Allowed before authentication (contract §2), but answered with the error until then.
       if (!gate.identity) throw notAuthenticated();
       const rooms = await store.roomsOf(input.connectionId);
-      return JSON.stringify(stateSnapshot(rooms.filter((r) => !r.startsWith('spectators:'))));
+      return JSON.stringify(stateSnapshot(rooms.filter((r) => !isSpectatorsRoom(r))));
     }
     case 'chat.command.join_lobby':
       await store.joinLobby(input.connectionId, String(msg.lobby_id));

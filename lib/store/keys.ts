@@ -47,3 +47,6 @@ export function createKeys(prefix = ''): Keys {
 
 /** Pseudo-room id under which a room's spectators are kept (as the old gateway did). */
 export const spectatorsRoom = (roomId: string) => `spectators:${roomId}`;
+
+/** True for a spectator pseudo-room; game-room lists (snapshots, disconnect notices) leave them out. */
+export const isSpectatorsRoom = (roomId: string) => roomId.startsWith('spectators:');

@@ -1,6 +1,6 @@
 import type { Identity } from '../protocol/envelope';
 import type { RedisClient } from '../redis';
-import { createKeys, type Keys, spectatorsRoom } from './keys';
+import { createKeys, isSpectatorsRoom, type Keys, spectatorsRoom } from './keys';
 
 /** What `$default` learns about its connection in one round trip. */
 export interface MessageGate {
@@ -152,6 +152,10 @@ type ScriptClient = RedisClient & {
   wsgHsetx(key: string, ...fieldsAndValues: string[]): Promise<number>;
 };
 
+/** Room ids from the connection hash's field names (`r:<roomId>`: the reverse index). */
+const roomsIn = (fields: readonly string[]) =>
+  fields.filter((f) => f.startsWith('r:')).map((f) => f.slice(2));
+
 function identityFrom(uid: unknown, un: unknown, ro: unknown): Identity | null {
   if (typeof uid !== 'string' || uid === '') return null;
   let roles: string[] = [];
@@ -213,13 +217,13 @@ export function createSessionStore({
   /** Takes a connection out of every game room (and spectator room) it is in; returns the game rooms. */
   async function leaveAllRooms(connectionId: string): Promise<string[]> {
     const k = keys.conn(connectionId);
-    const rooms = (await redis.hkeys(k)).filter((f) => f.startsWith('r:')).map((f) => f.slice(2));
+    const rooms = roomsIn(await redis.hkeys(k));
     if (rooms.length === 0) return [];
     await Promise.all([
       redis.hdel(k, ...rooms.map((room) => `r:${room}`)),
       ...rooms.map((room) => redis.srem(keys.roomSockets(room), connectionId)),
     ]);
-    return rooms.filter((room) => !room.startsWith('spectators:'));
+    return rooms.filter((room) => !isSpectatorsRoom(room));
   }
 
   const smembersMany = async (setKeys: string[]): Promise<string[]> => {
@@ -359,12 +363,11 @@ export function createSessionStore({
         ...roomIds.map((room) => redis.srem(keys.roomSockets(room), connectionId)),
         ...lobbyIds.map((lobby) => redis.srem(keys.lobbySockets(lobby), connectionId)),
       ]);
-      return { identity, rooms: roomIds.filter((id) => !id.startsWith('spectators:')), wentOffline };
+      return { identity, rooms: roomIds.filter((id) => !isSpectatorsRoom(id)), wentOffline };
     },
 
     async roomsOf(connectionId) {
-      const fields = await redis.hkeys(keys.conn(connectionId));
-      return fields.filter((f) => f.startsWith('r:')).map((f) => f.slice(2));
+      return roomsIn(await redis.hkeys(keys.conn(connectionId)));
     },
 
     connectionsOfUsers: (userIds) => smembersMany(userIds.map((u) => keys.userSockets(u))),
