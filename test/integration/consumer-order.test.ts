@@ -22,6 +22,7 @@ import { createRedisClient, type RedisClient } from '../../lib/redis';
 import { createSessionStore, type SessionStore } from '../../lib/store/session-store';
 import { audience, type FakeBackend, gameEvent, gameRoom, startBackend } from '../support/backend';
 import { type FakeManagementApi, startFakeManagementApi } from '../support/management-api';
+import { connectAs } from '../support/store';
 
 jest.setTimeout(90_000);
 
@@ -58,18 +59,8 @@ afterAll(async () => {
   await redis?.quit();
 });
 
-async function connect(userId: string): Promise<string> {
-  const id = randomBytes(10).toString('base64');
-  const now = new Date();
-  await store.registerConnection(id, { connectedAt: now, bound: null });
-  await store.authenticate(
-    id,
-    { userId, username: `user${userId}`, roles: ['user'] },
-    null,
-    now,
-    now.toISOString(),
-  );
-  return id;
+function connect(userId: string): Promise<string> {
+  return connectAs(store, randomBytes(10).toString('base64'), userId);
 }
 
 /** A frame as the assertions name it: its type without the game prefix, and the turn for turn_changed. */

@@ -20,6 +20,7 @@ import { createRedisClient, type RedisClient } from '../../lib/redis';
 import { createSessionStore, type SessionStore } from '../../lib/store/session-store';
 import { audience, backendEnvelope, chatEvent, gameEvent, gameRoom } from '../support/backend';
 import { type FakeManagementApi, startFakeManagementApi } from '../support/management-api';
+import { connectAs, keysWithPrefix } from '../support/store';
 
 const GAMES = 'games.events';
 const CHAT = 'chat.events';
@@ -111,25 +112,11 @@ afterEach(async () => {
   if (keys.length > 0) await redis.del(...keys);
 });
 
-async function keysUnderPrefix(): Promise<string[]> {
-  const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    keys.push(...batch);
-  } while (cursor !== '0');
-  return keys.sort();
-}
+const keysUnderPrefix = () => keysWithPrefix(redis, prefix);
 
 /** `$connect` (+ `system.authenticate` when a user is given); returns the connection id. */
-async function connect(userId?: string, username = `user${userId}`): Promise<string> {
-  const id = newConnectionId();
-  const now = new Date();
-  await store.registerConnection(id, { connectedAt: now, bound: null });
-  if (userId)
-    await store.authenticate(id, { userId, username, roles: ['user'] }, null, now, now.toISOString());
-  return id;
+function connect(userId?: string, username?: string): Promise<string> {
+  return connectAs(store, newConnectionId(), userId, username);
 }
 
 /** Feeds one record, as the consumer would after reading it from `topic`. */

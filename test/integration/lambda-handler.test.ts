@@ -16,6 +16,7 @@ import { getRuntime } from '../../lib/runtime/container';
 import { createSessionStore, type SessionStore } from '../../lib/store/session-store';
 import { audience, gameEvent, gameRoom } from '../support/backend';
 import { type FakeManagementApi, startFakeManagementApi } from '../support/management-api';
+import { connectAs } from '../support/store';
 
 const GAMES = 'games.events';
 const prefix = `it:lambda:${randomUUID()}:`;
@@ -57,18 +58,8 @@ afterAll(async () => {
 
 afterEach(() => api.onRequest(undefined));
 
-async function connect(userId: string): Promise<string> {
-  const id = newConnectionId();
-  const now = new Date();
-  await store.registerConnection(id, { connectedAt: now, bound: null });
-  await store.authenticate(
-    id,
-    { userId, username: `user${userId}`, roles: ['user'] },
-    null,
-    now,
-    now.toISOString(),
-  );
-  return id;
+function connect(userId: string): Promise<string> {
+  return connectAs(store, newConnectionId(), userId);
 }
 
 /** One MSK record: the value base64, as the event source delivers it; backend records have no key. */

@@ -9,6 +9,7 @@ import { silentLogger } from '../../lib/logger';
 import type { Identity } from '../../lib/protocol/envelope';
 import { createRedisClient, type RedisClient } from '../../lib/redis';
 import { createSessionStore, type SessionStore } from '../../lib/store/session-store';
+import { keysWithPrefix } from '../support/store';
 
 const RFC3339_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 const CONNECTION_TTL_SECS = 86400;
@@ -36,16 +37,7 @@ let store: SessionStore;
 /** The same key space seen through the second client. */
 let store2: SessionStore;
 
-async function keysUnderPrefix(): Promise<string[]> {
-  const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    keys.push(...batch);
-  } while (cursor !== '0');
-  return keys.sort();
-}
+const keysUnderPrefix = () => keysWithPrefix(redis, prefix);
 
 async function getJson(key: string): Promise<Record<string, unknown> | null> {
   const raw = await redis.get(key);
