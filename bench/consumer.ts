@@ -67,24 +67,19 @@ interface Args {
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const { int } = argReader(argv);
+  const { int, has, raw } = argReader(argv);
   return {
     events: int('events', 20_000),
     rounds: int('rounds', 3),
     roomSize: int('room-size', 4),
     maxSeconds: int('max-seconds', 300),
-    apiLatencyMs: argv.some((a) => a.startsWith('--api-latency-ms=')) ? int('api-latency-ms', 0) : 0,
-    variants: (
-      argv
-        .find((a) => a.startsWith('--variants='))
-        ?.slice(11)
-        .split(',') ?? VARIANTS
-    ).map((v) => {
+    apiLatencyMs: has('api-latency-ms') ? int('api-latency-ms', 0) : 0,
+    variants: (raw('variants')?.split(',') ?? VARIANTS).map((v) => {
       const variant = VARIANTS.find((x) => x === v || x.startsWith(`${v} `));
       if (!variant) throw new Error(`--variants: one or more of ${VARIANTS.join(', ')}`);
       return variant;
     }),
-    cpuProfile: argv.find((a) => a.startsWith('--cpu-profile='))?.slice(14),
+    cpuProfile: raw('cpu-profile'),
   };
 }
 

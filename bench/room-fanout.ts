@@ -54,13 +54,13 @@ interface Args {
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const { int } = argReader(argv);
+  const { int, has } = argReader(argv);
   return {
     members: int('members', 1000),
     events: int('events', 20),
     pushConcurrency: int('push-concurrency', 64),
     maxSeconds: int('max-seconds', 300),
-    maxWaitMs: argv.some((a) => a.startsWith('--max-wait-ms=')) ? int('max-wait-ms', 100) : undefined,
+    maxWaitMs: has('max-wait-ms') ? int('max-wait-ms', 100) : undefined,
   };
 }
 
