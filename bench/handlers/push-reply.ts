@@ -2,7 +2,7 @@ import type { APIGatewayProxyResult } from 'aws-lambda';
 import { handleMessage } from '../../lib/gateway/message';
 import { getRuntime } from '../../lib/runtime/container';
 import { managementEndpoint } from '../../lib/runtime/endpoint';
-import type { WebSocketEvent } from '../../lib/runtime/events';
+import { frameBody, type WebSocketEvent } from '../../lib/runtime/events';
 
 /**
  * Variant of handlers/default.ts for bench/gateway.ts: the same work, but the reply is pushed
@@ -13,7 +13,7 @@ export const handler = async (event: WebSocketEvent): Promise<APIGatewayProxyRes
   const endpoint = managementEndpoint(deps.config, event.requestContext);
   const reply = await handleMessage(deps, {
     connectionId: event.requestContext.connectionId,
-    body: event.body ?? '',
+    body: frameBody(event),
     endpoint,
   });
   if (reply !== undefined) await deps.pusherFor(endpoint).push(event.requestContext.connectionId, reply);

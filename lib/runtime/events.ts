@@ -12,3 +12,9 @@ export interface WebSocketEvent {
   readonly headers?: Record<string, string | undefined> | null;
   readonly queryStringParameters?: Record<string, string | undefined> | null;
 }
+
+/** The client frame of a `$default` event as text (API Gateway base64-encodes binary frames). */
+export function frameBody(event: WebSocketEvent): string {
+  if (!event.body) return '';
+  return event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+}
