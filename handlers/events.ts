@@ -21,5 +21,5 @@ export const handler = middy<KafkaSourceEvent, BatchOutcome>().handler(async (ev
     metrics: createMetrics(),
     pushConcurrency: deps.config.push.concurrency,
   });
-  return processKafkaEvent(event, processRecord, deps.logger);
+  return processKafkaEvent(event, processRecord);
 });

@@ -1,4 +1,3 @@
-import type { Logger } from '../logger';
 import type { InboundRecord, PreparedRecord, ProcessRecord, RecordOutcome } from './pipeline';
 
 /**
@@ -9,16 +8,14 @@ import type { InboundRecord, PreparedRecord, ProcessRecord, RecordOutcome } from
 export const RECORDS_IN_FLIGHT = 16;
 
 /**
- * The two-step form of a pipeline, logging through `log` when given. Without one, a record is
- * "prepared" by doing all of it, and holds the next one back (records then run one at a time).
+ * The two-step form of a pipeline. Without one, a record is "prepared" by doing all of it, and
+ * holds the next one back (records then run one at a time).
  */
-export function preparerOf(
-  processRecord: ProcessRecord,
-  log?: Logger,
-): (record: InboundRecord) => Promise<PreparedRecord> {
-  const { prepare } = processRecord;
-  if (prepare) return (record) => prepare(record, log);
-  return async (record) => ({ recipients: [], barrier: true, deliver: () => processRecord(record, log) });
+export function preparerOf(processRecord: ProcessRecord): (record: InboundRecord) => Promise<PreparedRecord> {
+  return (
+    processRecord.prepare ??
+    (async (record) => ({ recipients: [], barrier: true, deliver: () => processRecord(record) }))
+  );
 }
 
 export interface InOrderOptions {

@@ -1,4 +1,3 @@
-import type { Logger } from '../logger';
 import { deliverInOrder, preparerOf, RECORDS_IN_FLIGHT } from './in-order';
 import type { InboundRecord, ProcessRecord } from './pipeline';
 
@@ -30,11 +29,10 @@ export interface BatchOutcome {
 export async function processKafkaEvent(
   event: KafkaSourceEvent,
   processRecord: ProcessRecord,
-  logger: Logger,
   recordsInFlight = RECORDS_IN_FLIGHT,
 ): Promise<BatchOutcome> {
   const partitions = Object.values(event.records ?? {});
-  const prepare = preparerOf(processRecord, logger);
+  const prepare = preparerOf(processRecord);
   let records = 0;
   let skipped = 0;
   await Promise.all(

@@ -3,7 +3,6 @@ import { parseEnvelope } from '../events/parse';
 import { planDelivery } from '../events/plan';
 import { cleanupConnection } from '../gateway/cleanup';
 import type { CleanupDeps } from '../gateway/deps';
-import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import type { ClientPusher } from '../push/pusher';
 
@@ -42,12 +41,12 @@ export interface PreparedRecord {
 
 /** Processes one record: parse, plan, deliver. Redis failures reject (retry the record). */
 export interface ProcessRecord {
-  (record: InboundRecord, log?: Logger): Promise<RecordOutcome>;
+  (record: InboundRecord): Promise<RecordOutcome>;
   /**
    * The same work in two steps, so that the next record of a partition can be prepared while this
    * one's pushes are in flight (lib/consumer/in-order.ts). Without it, records run one at a time.
    */
-  readonly prepare?: (record: InboundRecord, log?: Logger) => Promise<PreparedRecord>;
+  readonly prepare?: (record: InboundRecord) => Promise<PreparedRecord>;
 }
 
 const whereOf = ({ topic, partition, offset }: InboundRecord) => ({ topic, partition, offset });
@@ -82,7 +81,8 @@ export function createPipeline(deps: PipelineDeps): ProcessRecord {
     deliver: async () => ({ status: 'skipped', reason }),
   });
 
-  async function prepare(record: InboundRecord, log: Logger = deps.logger): Promise<PreparedRecord> {
+  const log = deps.logger;
+  async function prepare(record: InboundRecord): Promise<PreparedRecord> {
     const parsed = parseEnvelope(record.value);
     if (!parsed.ok) {
       skipped.inc({ topic: record.topic });
@@ -112,7 +112,7 @@ export function createPipeline(deps: PipelineDeps): ProcessRecord {
     };
   }
 
-  const processRecord = async (record: InboundRecord, log?: Logger): Promise<RecordOutcome> =>
-    (await prepare(record, log)).deliver();
+  const processRecord = async (record: InboundRecord): Promise<RecordOutcome> =>
+    (await prepare(record)).deliver();
   return Object.assign(processRecord, { prepare });
 }
