@@ -62,12 +62,16 @@ export interface SignedHttpClient {
    * @param headers extra headers to send and sign (lower-case names); pass a frozen constant
    */
   post(path: string, body: string | Buffer, headers?: Readonly<Record<string, string>>): Promise<HttpResult>;
-  /** `post` for the hot path: the outcome goes to `receiver.onHttpOutcome`, no promise is made. */
+  /**
+   * `post` for the hot path: the outcome goes to `receiver.onHttpOutcome`, no promise is made.
+   * `method` is POST unless given (the Management API's `DELETE @connections/{id}`).
+   */
   send(
     path: string,
     body: string | Buffer,
     headers: Readonly<Record<string, string>> | undefined,
     receiver: HttpReceiver,
+    method?: 'POST' | 'DELETE' | 'GET',
   ): void;
   /** Closes the pooled sockets. Requests in flight are aborted. */
   destroy(): void;
@@ -212,9 +216,10 @@ export function createSignedHttpClient({
     body: string | Buffer,
     extra: Readonly<Record<string, string>> | undefined,
     receiver: HttpReceiver,
+    method: 'POST' | 'DELETE' | 'GET' = 'POST',
   ): void => {
     const fullPath = basePath + path;
-    const signature = signer.sign({ method: 'POST', host, path: fullPath, body, headers: extra });
+    const signature = signer.sign({ method, host, path: fullPath, body, headers: extra });
     // A flat [name, value, …] list goes straight into the header block, skipping the per-header
     // setHeader bookkeeping; Host must then be given explicitly (it is the signed one anyway).
     const headers: string[] = [
@@ -232,7 +237,7 @@ export function createSignedHttpClient({
     if (extra) for (const name of Object.keys(extra)) headers.push(name, extra[name] ?? '');
 
     const req = request(
-      { agent, hostname, port, method: 'POST', path: fullPath, headers },
+      { agent, hostname, port, method, path: fullPath, headers },
       onResponse,
     ) as TrackedRequest;
     req[kExchange] = new Exchange(receiver, timeoutMs);
