@@ -10,6 +10,10 @@ import { runConsumer } from '../lib/consumer/run';
 import { createLogger } from '../lib/logger';
 import { createMetrics } from '../lib/metrics';
 import { createRuntime } from '../lib/runtime/container';
+import { createPipelineFanout } from '../lib/runtime/fanout';
+
+/** On a stop, queued pushes get this long to go out (inside a 30 s termination grace period). */
+const FANOUT_DRAIN_MS = 20_000;
 
 async function main(): Promise<void> {
   const config = getConfigOrExit();
@@ -17,11 +21,13 @@ async function main(): Promise<void> {
   const endpoint = orExit(() => requireManagementEndpoint(config));
   const metrics = createMetrics();
   const runtime = createRuntime(config, { logger, verifiesTokens: false });
-  const { deps, kafka } = runtime;
+  const { deps, kafka, redis } = runtime;
   const pusher = deps.pusherFor(endpoint);
+  const fanout = createPipelineFanout({ config, endpoint, redis, logger, metrics });
   const processRecord = createPipeline({
     ...deps,
     pusher,
+    fanout,
     metrics,
     pushConcurrency: config.push.concurrency,
   });
@@ -59,6 +65,8 @@ async function main(): Promise<void> {
       },
     });
   } finally {
+    // Broadcasts handed to the fan-out are still being paced out: let them finish (bounded).
+    await fanout.close(FANOUT_DRAIN_MS);
     server.close();
     await runtime.close();
   }

@@ -3,9 +3,12 @@ import { requireManagementEndpoint } from '../lib/config';
 import { type BatchOutcome, type KafkaSourceEvent, processKafkaEvent } from '../lib/consumer/lambda';
 import { createPipeline, type ProcessRecord } from '../lib/consumer/pipeline';
 import { createMetrics } from '../lib/metrics';
+import type { Fanout } from '../lib/push/scheduler';
 import { getRuntime } from '../lib/runtime/container';
+import { createPipelineFanout } from '../lib/runtime/fanout';
 
 let processRecord: ProcessRecord | undefined;
+let fanout: Fanout | undefined;
 
 /**
  * The event pipeline behind a Lambda Kafka event source (MSK or self-managed Kafka), for deployed
@@ -13,13 +16,21 @@ let processRecord: ProcessRecord | undefined;
  * WS_MANAGEMENT_ENDPOINT (there is no WebSocket request context here).
  */
 export const handler = middy<KafkaSourceEvent, BatchOutcome>().handler(async (event) => {
-  const { deps } = getRuntime();
+  const { deps, redis } = getRuntime();
   const endpoint = requireManagementEndpoint(deps.config);
-  processRecord ??= createPipeline({
-    ...deps,
-    pusher: deps.pusherFor(endpoint),
-    metrics: createMetrics(),
-    pushConcurrency: deps.config.push.concurrency,
-  });
-  return processKafkaEvent(event, processRecord);
+  if (!processRecord || !fanout) {
+    const metrics = createMetrics();
+    fanout = createPipelineFanout({ config: deps.config, endpoint, redis, logger: deps.logger, metrics });
+    processRecord = createPipeline({
+      ...deps,
+      pusher: deps.pusherFor(endpoint),
+      fanout,
+      metrics,
+      pushConcurrency: deps.config.push.concurrency,
+    });
+  }
+  const outcome = await processKafkaEvent(event, processRecord);
+  // A frozen container sends nothing: the broadcasts handed off must go out before returning.
+  await fanout.idle();
+  return outcome;
 });

@@ -5,6 +5,7 @@ import { cleanupConnection } from '../gateway/cleanup';
 import type { CleanupDeps } from '../gateway/deps';
 import type { Metrics } from '../metrics';
 import type { ClientPusher } from '../push/pusher';
+import type { Fanout } from '../push/scheduler';
 import { isRetriable } from './retriable';
 
 /** One Kafka record as both the kafkajs consumer and the Lambda Kafka event source see it. */
@@ -19,6 +20,8 @@ export interface PipelineDeps extends CleanupDeps {
   readonly pusher: ClientPusher;
   readonly metrics: Metrics;
   readonly pushConcurrency: number;
+  /** The fan-out scheduler (lib/push/scheduler.ts); without it each record pushes on its own. */
+  readonly fanout?: Fanout;
 }
 
 export type RecordOutcome =
@@ -80,6 +83,7 @@ export function createPipeline(deps: PipelineDeps): ProcessRecord {
     logger: deps.logger,
     counters,
     concurrency: deps.pushConcurrency,
+    fanout: deps.fanout,
     onGone: (connectionId: string) =>
       cleanupConnection({ ...deps, logger: cleanupLog }, connectionId, 'gone'),
   };

@@ -14,8 +14,9 @@
  * - **Retries**: a 429 retries the same frame on that connection only, with its own exponential
  *   backoff — other connections are not held back. 5xx and network failures are retried the same
  *   way, at most `maxRetries` times. 410 settles every frame queued for the connection as `'gone'`.
- * - **Slow clients**: a connection answering 429 for `slowClientMs` in a row (while the rest of the
- *   fleet got its pushes through, so it is not the account throttle) is closed with
+ * - **Slow clients**: a connection answering 429 for `slowClientMs` in a row (while other
+ *   connections got pushes through, or were not throttled at all — so it is not the account
+ *   throttle) is closed with
  *   `DELETE @connections/{id}` and settled as `'gone'`: the caller cleans it up as for a 410.
  */
 import type { Logger } from '../logger';
@@ -118,9 +119,10 @@ class Conn {
   timer: NodeJS.Timeout | undefined;
   /** Backoff steps taken in a row. */
   backoffs = 0;
-  /** When its current run of 429s started (0: none), and the fleet's successes then. */
+  /** When its current run of 429s started (0: none), and the fleet's successes and runs then. */
   streakStart = 0;
   okAtStreakStart = 0;
+  streaksAtStart = 0;
   closing = false;
   constructor(readonly id: string) {}
 
@@ -191,6 +193,8 @@ export function createFanout(opts: FanoutOptions): Fanout {
   let inFlight = 0;
   let queued = 0;
   let okCount = 0;
+  /** Runs of 429s started, over all connections. */
+  let streaks = 0;
   let closed = false;
   let idleWaiters: Array<() => void> = [];
 
@@ -330,10 +334,15 @@ export function createFanout(opts: FanoutOptions): Fanout {
       const fresh = c.streakStart === 0;
       budget?.report(1, fresh ? 1 : 0);
       if (fresh) {
+        streaks++;
         c.streakStart = t;
         c.okAtStreakStart = okCount;
+        c.streaksAtStart = streaks;
       }
-      if (t - c.streakStart >= slowClientMs && okCount > c.okAtStreakStart) {
+      // Its own buffer, not the account: others got pushes through meanwhile, or nobody else was
+      // throttled at all.
+      const alone = okCount > c.okAtStreakStart || streaks === c.streaksAtStart;
+      if (t - c.streakStart >= slowClientMs && alone) {
         closeSlow(c);
         return;
       }
