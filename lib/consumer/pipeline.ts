@@ -65,6 +65,10 @@ export function createPipeline(deps: PipelineDeps): ProcessRecord {
     deliveries: deps.metrics.counter('ws_gateway_deliveries_total', 'Pushes to connections, by result'),
     dropped: deps.metrics.counter('ws_gateway_events_dropped_total', 'Events not delivered, by reason'),
   };
+  const latency = deps.metrics.histogram(
+    'ws_gateway_delivery_latency_seconds',
+    "From the event's timestamp (produced) to the end of its pushes, for events pushed to someone",
+  );
   const cleanupLog = deps.logger.child({ component: 'cleanup' });
   const deliveryDeps = {
     store: deps.store,
@@ -105,10 +109,17 @@ export function createPipeline(deps: PipelineDeps): ProcessRecord {
     events.inc({ topic: record.topic, event_type: plan.eventType });
     const delivery = await prepareDelivery(deliveryDeps, plan);
     const { eventType } = plan;
+    const producedAt = Date.parse(parsed.envelope.timestamp);
     return {
       recipients: delivery.recipients,
       barrier: delivery.changesMembershipAfterSend,
-      deliver: async () => ({ status: 'delivered', eventType, ...(await delivery.send()) }),
+      deliver: async () => {
+        const outcome = await delivery.send();
+        // Clamped: a producer's clock ahead of ours must not record a negative latency.
+        if (outcome.ok > 0 && Number.isFinite(producedAt))
+          latency.observe({ topic: record.topic }, Math.max(0, Date.now() - producedAt) / 1000);
+        return { status: 'delivered', eventType, ...outcome };
+      },
     };
   }
 
