@@ -2,7 +2,6 @@ import middy from '@middy/core';
 import { requireManagementEndpoint } from '../lib/config';
 import { type BatchOutcome, type KafkaSourceEvent, processKafkaEvent } from '../lib/consumer/lambda';
 import { createPipeline, type ProcessRecord } from '../lib/consumer/pipeline';
-import { createMetrics } from '../lib/metrics';
 import { getRuntime } from '../lib/runtime/container';
 
 let processRecord: ProcessRecord | undefined;
@@ -16,12 +15,12 @@ const RETRY_MARGIN_MS = 15_000;
  * WS_MANAGEMENT_ENDPOINT (there is no WebSocket request context here).
  */
 export const handler = middy<KafkaSourceEvent, BatchOutcome>().handler(async (event, context) => {
-  const { deps } = getRuntime();
+  const { deps, metrics } = getRuntime();
   const endpoint = requireManagementEndpoint(deps.config);
   processRecord ??= createPipeline({
     ...deps,
     pusher: deps.pusherFor(endpoint),
-    metrics: createMetrics(),
+    metrics,
     pushConcurrency: deps.config.push.concurrency,
   });
   // Retries in place stop well before the timeout, so a batch that keeps failing is given back
