@@ -2,6 +2,9 @@
 const shared = {
   transform: { '^.+\\.(t|j)sx?$': ['@swc/jest'] },
   transformIgnorePatterns: ['/node_modules/(?!(@middy)/)'],
+  // @middy 7 packages publish only an `import` entry point, which jest's CommonJS resolver does not
+  // see; point at that file, which the transform above compiles.
+  moduleNameMapper: { '^@middy/(core|util)$': '<rootDir>/node_modules/@middy/$1/index.js' },
   testEnvironment: 'node',
   moduleFileExtensions: ['ts', 'js', 'json'],
 };
