@@ -2,8 +2,8 @@
 const shared = {
   transform: { '^.+\\.(t|j)sx?$': ['@swc/jest'] },
   transformIgnorePatterns: ['/node_modules/(?!(@middy)/)'],
-  // @middy 7 packages publish only an `import` entry point, which jest's CommonJS resolver does not
-  // see; point at that file, which the transform above compiles.
+  // @middy/core 7 is ESM-only (an `import` export condition and nothing for `require`): point jest's
+  // CommonJS resolver at the file; the transform above turns it into CommonJS.
   moduleNameMapper: { '^@middy/(core|util)$': '<rootDir>/node_modules/@middy/$1/index.js' },
   testEnvironment: 'node',
   moduleFileExtensions: ['ts', 'js', 'json'],
