@@ -6,6 +6,7 @@ import type { GatewayDeps, WelcomeRequest, WelcomeTrigger } from '../gateway/dep
 import { createKafka } from '../kafka/client';
 import { createKafkaPublisher } from '../kafka/publisher';
 import { createLogger, type Logger } from '../logger';
+import { createMetrics } from '../metrics';
 import { type AsyncInvoker, createAsyncInvoker } from '../push/invoke';
 import { type ClientPusher, createManagementApiPusher } from '../push/pusher';
 import { createRedisClient, type RedisClient } from '../redis';
@@ -40,7 +41,14 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}): Run
   const publisher = createKafkaPublisher({ kafka });
   const verifiesTokens = options.verifiesTokens ?? true;
   const verifier = createTokenVerifier(
-    verifiesTokens ? { publicKey: readPublicKey(config.auth.publicKeyPath), secret: config.auth.secret } : {},
+    verifiesTokens
+      ? {
+          publicKey: readPublicKey(config.auth.publicKeyPath),
+          secret: config.auth.secret,
+          issuer: config.auth.issuer,
+          audience: config.auth.audience,
+        }
+      : {},
   );
   if (verifiesTokens && !verifier.hasKeys)
     logger.warn('no JWT key configured (JWT_PUBLIC_KEY_PATH / JWT_SECRET): every token will be rejected');
@@ -84,6 +92,7 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}): Run
     pusherFor,
     welcome,
     logger,
+    metrics: createMetrics(),
     newId: randomUUID,
     now: () => new Date(),
   };
