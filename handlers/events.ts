@@ -2,7 +2,6 @@ import middy from '@middy/core';
 import { requireManagementEndpoint } from '../lib/config';
 import { type BatchOutcome, type KafkaSourceEvent, processKafkaEvent } from '../lib/consumer/lambda';
 import { createPipeline, type ProcessRecord } from '../lib/consumer/pipeline';
-import { createMetrics } from '../lib/metrics';
 import { getRuntime } from '../lib/runtime/container';
 
 let processRecord: ProcessRecord | undefined;
@@ -13,12 +12,12 @@ let processRecord: ProcessRecord | undefined;
  * WS_MANAGEMENT_ENDPOINT (there is no WebSocket request context here).
  */
 export const handler = middy<KafkaSourceEvent, BatchOutcome>().handler(async (event) => {
-  const { deps } = getRuntime();
+  const { deps, metrics } = getRuntime();
   const endpoint = requireManagementEndpoint(deps.config);
   processRecord ??= createPipeline({
     ...deps,
     pusher: deps.pusherFor(endpoint),
-    metrics: createMetrics(),
+    metrics,
     pushConcurrency: deps.config.push.concurrency,
   });
   return processKafkaEvent(event, processRecord);
