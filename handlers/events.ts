@@ -2,7 +2,6 @@ import middy from '@middy/core';
 import { requireManagementEndpoint } from '../lib/config';
 import { type BatchOutcome, type KafkaSourceEvent, processKafkaEvent } from '../lib/consumer/lambda';
 import { createPipeline, type ProcessRecord } from '../lib/consumer/pipeline';
-import { createMetrics } from '../lib/metrics';
 import type { Fanout } from '../lib/push/scheduler';
 import { getRuntime } from '../lib/runtime/container';
 import { createPipelineFanout } from '../lib/runtime/fanout';
@@ -10,16 +9,18 @@ import { createPipelineFanout } from '../lib/runtime/fanout';
 let processRecord: ProcessRecord | undefined;
 let fanout: Fanout | undefined;
 
+/** Time kept back from in-place retries for what is in flight to finish before the Lambda timeout. */
+const RETRY_MARGIN_MS = 15_000;
+
 /**
  * The event pipeline behind a Lambda Kafka event source (MSK or self-managed Kafka), for deployed
  * stages. The same pipeline as consumers/events.ts; the Management API endpoint comes from
  * WS_MANAGEMENT_ENDPOINT (there is no WebSocket request context here).
  */
-export const handler = middy<KafkaSourceEvent, BatchOutcome>().handler(async (event) => {
-  const { deps, redis } = getRuntime();
+export const handler = middy<KafkaSourceEvent, BatchOutcome>().handler(async (event, context) => {
+  const { deps, metrics, redis } = getRuntime();
   const endpoint = requireManagementEndpoint(deps.config);
   if (!processRecord || !fanout) {
-    const metrics = createMetrics();
     fanout = createPipelineFanout({ config: deps.config, endpoint, redis, logger: deps.logger, metrics });
     processRecord = createPipeline({
       ...deps,
@@ -29,7 +30,11 @@ export const handler = middy<KafkaSourceEvent, BatchOutcome>().handler(async (ev
       pushConcurrency: deps.config.push.concurrency,
     });
   }
-  const outcome = await processKafkaEvent(event, processRecord);
+  // Retries in place stop well before the timeout, so a batch that keeps failing is given back
+  // (and retried by Lambda) rather than cut off mid-delivery.
+  const outcome = await processKafkaEvent(event, processRecord, {
+    timeLeftMs: () => context.getRemainingTimeInMillis() - RETRY_MARGIN_MS,
+  });
   // A frozen container sends nothing: the broadcasts handed off must go out before returning.
   await fanout.idle();
   return outcome;
