@@ -140,7 +140,7 @@ export function createPipeline(deps: PipelineDeps): ProcessRecord {
     };
     let delivery: Awaited<ReturnType<typeof prepareDelivery>>;
     try {
-      delivery = await prepareDelivery(deliveryDeps, plan);
+      delivery = await prepareDelivery(deliveryDeps, plan, `${record.topic}/${record.partition}`);
     } catch (err) {
       const outcome = poisonOr(err, 'prepare');
       return { recipients: [], barrier: false, deliver: async () => outcome };

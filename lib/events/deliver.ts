@@ -107,6 +107,7 @@ interface EventContext {
   readonly eventId: string;
   readonly eventType: string;
   readonly audience: Target['kind'];
+  readonly lane: string;
 }
 
 /**
@@ -120,9 +121,19 @@ interface EventContext {
  * const delivery = await prepareDelivery(deps, plan);
  * const outcome = await delivery.send(); // { recipients, ok, gone, failed }
  */
-export async function prepareDelivery(deps: DeliveryDeps, plan: DeliveryPlan): Promise<Delivery> {
+export async function prepareDelivery(
+  deps: DeliveryDeps,
+  plan: DeliveryPlan,
+  /** The fan-out lane: the record's partition (order is kept within it). */
+  lane = '',
+): Promise<Delivery> {
   const { store, counters, logger } = deps;
-  const ctx: EventContext = { eventId: plan.eventId, eventType: plan.eventType, audience: plan.target.kind };
+  const ctx: EventContext = {
+    eventId: plan.eventId,
+    eventType: plan.eventType,
+    audience: plan.target.kind,
+    lane,
+  };
   await applyMembership(store, plan.before);
   let recipients: string[] = [];
   let data: string | null = null;
@@ -237,7 +248,7 @@ async function push(
     // (the scheduler's queues are FIFO); a crash loses what was still queued (docs/architecture.md).
     for (const c of pending) progress.settled.add(c);
     progress.queued += pending.length;
-    void fanout.submit(pending, data, priority).then(async (results) => {
+    void fanout.submit(pending, data, priority, ctx.lane).then(async (results) => {
       const { gone } = tally(deps, ctx, results);
       for (const id of gone) {
         await deps
@@ -247,7 +258,7 @@ async function push(
     });
   } else if (pending.length > 0) {
     const results = fanout
-      ? await fanout.submit(pending, data, priority)
+      ? await fanout.submit(pending, data, priority, ctx.lane)
       : await pushMany(deps.pusher, pending, data, { concurrency: deps.concurrency });
     for (const connectionId of results.keys()) progress.settled.add(connectionId);
     const { ok, failed, gone } = tally(deps, ctx, results);

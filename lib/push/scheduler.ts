@@ -7,8 +7,9 @@
  * - **Priorities**: a player's own events (`game`: user-targeted and room events) go first, then
  *   `spectator` (spectators, chat lobbies), then `broadcast`. Nothing is dropped: a broadcast waits
  *   for the budget the others leave over, however long its queue is.
- * - **Order**: one FIFO queue per connection and at most one request in flight per connection, so
- *   a connection receives its frames in the order they were submitted. A connection whose queue
+ * - **Order**: one FIFO queue per connection and lane (a Kafka partition), at most one request in
+ *   flight per queue, so a connection receives the frames of a lane in the order they were
+ *   submitted; lanes do not wait for each other. A connection whose queue
  *   holds a `game` frame behind a broadcast one is served at `game` priority (the broadcast frame
  *   goes first, immediately): priority is inherited, order never changes.
  * - **Retries**: a 429 retries the same frame on that connection only, with its own exponential
@@ -37,14 +38,16 @@ export type FanoutResults = Map<string, PushResult | Error>;
 /** Queues pushes by priority under a budget; see the module comment. */
 export interface Fanout {
   /**
-   * Queues `data` for each connection (duplicates once) behind what is already queued for it, and
-   * resolves once every one of them settled. Queueing happens before this returns: a later call
-   * for the same connection is delivered after this one.
+   * Queues `data` for each connection (duplicates once) behind what is already queued for it in
+   * `lane`, and resolves once every one of them settled. Queueing happens before this returns: a
+   * later call for the same connection and lane is delivered after this one. Lanes (a Kafka
+   * partition) keep their own order and do not wait for each other; default: one lane.
    */
   submit(
     connectionIds: readonly string[],
     data: string | Buffer,
     priority: PushPriority,
+    lane?: string,
   ): Promise<FanoutResults>;
   /** Frames queued or in flight. */
   pending(): number;
@@ -124,7 +127,11 @@ class Conn {
   okAtStreakStart = 0;
   streaksAtStart = 0;
   closing = false;
-  constructor(readonly id: string) {}
+  constructor(
+    /** Its key in the map: the lane and the connection id. */
+    readonly key: string,
+    readonly id: string,
+  ) {}
 
   get size(): number {
     return this.queue.length - this.head;
@@ -209,7 +216,7 @@ export function createFanout(opts: FanoutOptions): Fanout {
   const schedule = (c: Conn) => {
     if (c.busy || c.timer) return;
     if (c.size === 0) {
-      if (c.streakStart === 0 && !c.closing) conns.delete(c.id);
+      if (c.streakStart === 0 && !c.closing) conns.delete(c.key);
       return;
     }
     enlist(c, c.best());
@@ -294,7 +301,7 @@ export function createFanout(opts: FanoutOptions): Fanout {
       c.closing = false;
       c.streakStart = 0;
       finishAll(c, 'gone');
-      conns.delete(c.id);
+      conns.delete(c.key);
       checkIdle();
       pump();
     };
@@ -399,7 +406,7 @@ export function createFanout(opts: FanoutOptions): Fanout {
     queued === 0 && inFlight === 0 ? Promise.resolve() : new Promise<void>((r) => idleWaiters.push(r));
 
   return {
-    submit(connectionIds, data, priority) {
+    submit(connectionIds, data, priority, lane = '') {
       const level = LEVEL[priority];
       const ids = [...new Set(connectionIds)];
       if (ids.length === 0) return Promise.resolve(new Map());
@@ -416,10 +423,11 @@ export function createFanout(opts: FanoutOptions): Fanout {
             group.left--;
             continue;
           }
-          let c = conns.get(id);
+          const key = lane === '' ? id : `${lane}\n${id}`;
+          let c = conns.get(key);
           if (!c) {
-            c = new Conn(id);
-            conns.set(id, c);
+            c = new Conn(key, id);
+            conns.set(key, c);
           }
           c.queue.push({ group, index: i, failures: 0 });
           c.counts[level]!++;
