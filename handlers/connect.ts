@@ -5,7 +5,9 @@ import { managementEndpoint } from '../lib/runtime/endpoint';
 import type { WebSocketEvent } from '../lib/runtime/events';
 import { getRuntime, observability } from '../lib/runtime/lambda';
 
-/** `$connect`: authenticate from query/header/cookie, register, trigger the welcome. */
+const REFUSAL_BODY: Partial<Record<number, string>> = { 401: 'Unauthorized', 403: 'Forbidden' };
+
+/** `$connect`: check the origin, authenticate from query/header/cookie, register, trigger the welcome. */
 export const handler = middy<WebSocketEvent, APIGatewayProxyResult>()
   .use(observability())
   .handler(async (event) => {
@@ -16,5 +18,5 @@ export const handler = middy<WebSocketEvent, APIGatewayProxyResult>()
       request: { headers: event.headers, queryStringParameters: event.queryStringParameters },
       endpoint: managementEndpoint(deps.config, event.requestContext),
     });
-    return { statusCode: result.statusCode, body: result.statusCode === 401 ? 'Unauthorized' : '' };
+    return { statusCode: result.statusCode, body: REFUSAL_BODY[result.statusCode] ?? '' };
   });

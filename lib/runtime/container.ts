@@ -45,7 +45,14 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}): Run
   const publisher = createKafkaPublisher({ kafka });
   const verifiesTokens = options.verifiesTokens ?? true;
   const verifier = createTokenVerifier(
-    verifiesTokens ? { publicKey: readPublicKey(config.auth.publicKeyPath), secret: config.auth.secret } : {},
+    verifiesTokens
+      ? {
+          publicKey: readPublicKey(config.auth.publicKeyPath),
+          secret: config.auth.secret,
+          issuer: config.auth.issuer,
+          audience: config.auth.audience,
+        }
+      : {},
   );
   if (verifiesTokens && !verifier.hasKeys)
     logger.warn('no JWT key configured (JWT_PUBLIC_KEY_PATH / JWT_SECRET): every token will be rejected');
@@ -99,6 +106,7 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}): Run
     pusherFor,
     welcome,
     logger,
+    metrics,
     newId: randomUUID,
     now: () => new Date(),
   };
