@@ -6,6 +6,8 @@ import type { GatewayDeps, WelcomeRequest, WelcomeTrigger } from '../gateway/dep
 import { createKafka } from '../kafka/client';
 import { createKafkaPublisher } from '../kafka/publisher';
 import { createLogger, type Logger } from '../logger';
+import { createMetrics, type Metrics } from '../metrics';
+import { createManagementApiCloser } from '../push/closer';
 import { type AsyncInvoker, createAsyncInvoker } from '../push/invoke';
 import { type ClientPusher, createManagementApiPusher } from '../push/pusher';
 import { createRedisClient, type RedisClient } from '../redis';
@@ -22,6 +24,8 @@ export interface RuntimeOptions {
   readonly logger?: Logger;
   /** False for processes that never see client tokens (the consumer): no key check, no warning. */
   readonly verifiesTokens?: boolean;
+  /** Where the gateway's counters go; a fresh registry when absent. */
+  readonly metrics?: Metrics;
 }
 
 /**
@@ -30,14 +34,21 @@ export interface RuntimeOptions {
  */
 export function createRuntime(config: Config, options: RuntimeOptions = {}): Runtime {
   const logger = options.logger ?? createLogger({ level: config.logLevel, base: { service: 'ws-gateway' } });
-  const redis = createRedisClient({ url: config.redis.url, cluster: config.redis.cluster, logger });
+  const redis = createRedisClient({
+    url: config.redis.url,
+    cluster: config.redis.cluster,
+    logger,
+    commandTimeoutMs: config.redis.commandTimeoutMs,
+  });
   const store = createSessionStore({
     redis,
     connectionTtlSecs: config.ws.connectionTtlSecs,
     keyPrefix: config.redis.keyPrefix,
+    maxConnectionsPerUser: config.ws.maxConnectionsPerUser,
+    maxLobbiesPerConnection: config.ws.maxLobbiesPerConnection,
   });
   const kafka = createKafka(config.kafka, logger);
-  const publisher = createKafkaPublisher({ kafka });
+  const publisher = createKafkaPublisher({ kafka, timeoutMs: config.kafka.publishTimeoutMs });
   const verifiesTokens = options.verifiesTokens ?? true;
   const verifier = createTokenVerifier(
     verifiesTokens ? { publicKey: readPublicKey(config.auth.publicKeyPath), secret: config.auth.secret } : {},
@@ -62,6 +73,20 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}): Run
     return p;
   };
 
+  const closers = new Map<string, ReturnType<typeof createManagementApiCloser>>();
+  const closerFor = (endpoint: string) => {
+    let c = closers.get(endpoint);
+    if (!c) {
+      c = createManagementApiCloser({
+        endpoint,
+        region: config.aws.region,
+        timeoutMs: config.push.timeoutMs,
+      });
+      closers.set(endpoint, c);
+    }
+    return c;
+  };
+
   // Created on first use: only $connect invokes the welcome function, and other processes (the
   // consumer) must not need Lambda credentials.
   let invoker: AsyncInvoker<WelcomeRequest> | undefined;
@@ -82,6 +107,8 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}): Run
     publisher,
     verifier,
     pusherFor,
+    closerFor,
+    metrics: options.metrics ?? createMetrics(),
     welcome,
     logger,
     newId: randomUUID,
@@ -96,6 +123,7 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}): Run
         publisher.disconnect(),
         invoker?.close(),
         ...[...pushers.values()].map((p) => p.close()),
+        ...[...closers.values()].map(async (c) => c.destroy()),
         redis.quit(),
       ]);
     },
