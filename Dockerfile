@@ -3,7 +3,7 @@
 #   consumer (default) — the event consumer for ECS / Kubernetes: one bundled file, production only.
 #   dev                — serverless-offline with the handlers (docker-compose's `gateway` service).
 
-FROM node:20-bookworm-slim AS deps
+FROM node:24-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 RUN npm ci --no-audit --no-fund
@@ -17,7 +17,7 @@ FROM deps AS build
 COPY . .
 RUN npm run build:consumer
 
-FROM node:20-bookworm-slim AS consumer
+FROM node:24-bookworm-slim AS consumer
 WORKDIR /app
 ENV NODE_ENV=production \
     NODE_OPTIONS=--enable-source-maps \

@@ -12,9 +12,9 @@
  *   runConsumer no-op `runConsumer` (lib/consumer/run.ts) with a record handler that does nothing:
  *                     the cost of our batch loop
  *   pipeline          `runConsumer` + `createPipeline`: parse, plan, recipients and membership in a
- *                     real Redis, signed pushes through `createManagementApiPusher` to a stand-in
- *                     Management API in a child process (200 to every post, like serverless-offline
- *                     for a live connection) — what consumers/events.ts runs, with the production
+ *                     real Redis, signed pushes through `createManagementApiPusher` to the Management
+ *                     API stand-in (test/support/management-api.ts) in a child process, unthrottled
+ *                     (200 to every post, like serverless-offline for a live connection) — what consumers/events.ts runs, with the production
  *                     defaults (PUSH_CONCURRENCY 64, KAFKA_MAX_WAIT_MS 100)
  * The event mix (per 20 events): 9 room events (`turn_changed` to a room of --room-size members),
  * 9 user events (`game_starting` to one user), 2 membership events (`room_state` to a user, which
@@ -23,7 +23,6 @@
  * Bounded: loopback only, a fixed backlog, a wall-clock cap (remaining measurements are skipped and
  * reported as such). Starts its own Redis, Kafka mock and stand-in server; stops them all.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
@@ -46,6 +45,7 @@ import { createManagementApiPusher } from '../lib/push/pusher';
 import { createRedisClient } from '../lib/redis';
 import { createSessionStore } from '../lib/store/session-store';
 import { audience, gameEvent, gameRoom } from '../test/support/backend';
+import { startManagementApiProcess } from '../test/support/management-api-process';
 import { startKafkaMock, startRedis } from '../test/support/services';
 import { argReader } from './args';
 
@@ -81,49 +81,6 @@ function parseArgs(argv: readonly string[]): Args {
     }),
     cpuProfile: raw('cpu-profile'),
   };
-}
-
-/** The Management API stand-in, as plain JS so the child needs no TypeScript loader. */
-const SERVER_SOURCE = `
-const http = require('node:http');
-const delay = Number(process.argv[1] || 0);
-const answer = (res) => { res.writeHead(200, { 'content-length': 0 }); res.end(); };
-const server = http.createServer((req, res) => {
-  req.on('data', () => {});
-  req.on('end', () => (delay > 0 ? setTimeout(answer, delay, res) : answer(res)));
-});
-server.keepAliveTimeout = 60000;
-server.listen(0, '127.0.0.1', () => process.stdout.write('PORT ' + server.address().port + '\\n'));
-process.on('SIGTERM', () => process.exit(0));
-`;
-
-function startStubApi(
-  latencyMs: number,
-): Promise<{ endpoint: string; child: ChildProcess; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, ['-e', SERVER_SOURCE, String(latencyMs)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`stub server exited with ${code}`)));
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const m = /PORT (\d+)/.exec(out);
-      if (!m) return;
-      child.removeAllListeners('exit');
-      resolve({
-        endpoint: `http://127.0.0.1:${m[1]}`,
-        child,
-        stop: () =>
-          new Promise((r) => {
-            if (child.exitCode !== null) return r();
-            child.once('exit', () => r());
-            child.kill('SIGTERM');
-          }),
-      });
-    });
-  });
 }
 
 /** Users `u0…`, one connection each, grouped into rooms of `roomSize` by a user-targeted room_state. */
@@ -407,14 +364,18 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const deadline = Date.now() + args.maxSeconds * 1000;
-  const started = await Promise.allSettled([startRedis(), startKafkaMock(), startStubApi(args.apiLatencyMs)]);
+  const started = await Promise.allSettled([
+    startRedis(),
+    startKafkaMock(),
+    startManagementApiProcess({ latencyMs: args.apiLatencyMs, jitterMs: 0, recordBodies: false }),
+  ]);
   const value = <T>(r: PromiseSettledResult<T>) => (r.status === 'fulfilled' ? r.value : undefined);
   const [redis, kafka, api] = [value(started[0]), value(started[1]), value(started[2])];
   try {
     for (const r of started) if (r.status === 'rejected') throw r.reason;
     if (!redis || !kafka || !api) throw new Error('a service did not start');
     process.stderr.write(
-      `pids: redis ${redis.process.pid}, kafka mock ${kafka.process.pid}, stand-in ${api.child.pid}\n`,
+      `pids: redis ${redis.process.pid}, kafka mock ${kafka.process.pid}, stand-in ${api.pid}\n`,
     );
     const env: Env = {
       brokers: kafka.address,

@@ -32,9 +32,10 @@ export interface GatewayDeps extends EnvelopeContext {
   readonly pusherFor: (endpoint: string) => ClientPusher;
   /** Closes connections through the Management API endpoint (one per endpoint, reused). */
   readonly closerFor: (endpoint: string) => ConnectionCloser;
-  readonly metrics: Metrics;
   readonly welcome: WelcomeTrigger;
   readonly logger: Logger;
+  /** Counters of what the gateway refused or ignored (auth, origins), named like the consumer's. */
+  readonly metrics: Metrics;
 }
 
 /** The subset needed to clean a connection up (shared by `$disconnect` and the consumer's 410 path). */

@@ -1,4 +1,4 @@
-import { TokenError } from '../auth/verifier';
+import { TokenError, tokenIdentity } from '../auth/verifier';
 import { DeadlineError, withDeadline } from '../deadline';
 import { ClientError, DependencyError, notAuthenticated, tooLarge } from '../errors';
 import type { OutboundRecord } from '../kafka/publisher';
@@ -14,6 +14,7 @@ import { authenticated, clientErrorFrame, heartbeatAck, stateSnapshot } from '..
 import { isRedisFailure } from '../redis';
 import { isSpectatorsRoom } from '../store/keys';
 import { CONNECTION_LIMIT, LOBBY_LIMIT, type MessageGate } from '../store/session-store';
+import { gatewayCounters } from './counters';
 import type { GatewayDeps } from './deps';
 import { playerDisconnectedCommand, presenceEvent, userConnectionEvent } from './system-events';
 import { pushWelcome } from './welcome';
@@ -95,12 +96,7 @@ function errorReply(deps: GatewayDeps, input: MessageInput, err: unknown): strin
     return JSON.stringify(clientErrorFrame(err));
   }
   if (isRedisFailure(err)) {
-    deps.metrics
-      .counter(
-        'ws_gateway_dependency_errors_total',
-        'Client frames answered with system.error because a dependency failed',
-      )
-      .inc({ dependency: 'redis' });
+    gatewayCounters(deps.metrics).dependencyErrors.inc({ dependency: 'redis' });
     deps.logger.warn('message failed: redis unavailable', { connectionId: input.connectionId, err });
     return JSON.stringify(
       clientErrorFrame(new ClientError('MESSAGE_ERROR', UNAVAILABLE_MESSAGE, { cause: err })),
@@ -154,12 +150,7 @@ async function heartbeat(deps: GatewayDeps, input: MessageInput): Promise<Messag
 }
 
 function skippedRefresh(deps: GatewayDeps, input: MessageInput, err: unknown): void {
-  deps.metrics
-    .counter(
-      'ws_gateway_heartbeat_refresh_skipped_total',
-      'Heartbeats answered without their Redis refresh (Redis failed or was late)',
-    )
-    .inc();
+  gatewayCounters(deps.metrics).heartbeatRefreshSkipped.inc();
   deps.logger.warn('heartbeat answered without refresh: redis unavailable', {
     connectionId: input.connectionId,
     err: err instanceof Error ? err.message : String(err),
@@ -173,12 +164,7 @@ function skippedRefresh(deps: GatewayDeps, input: MessageInput, err: unknown): v
  * before the upgrade completes, so a brand-new connection always has one.
  */
 async function closeLostConnection(deps: GatewayDeps, input: MessageInput): Promise<void> {
-  deps.metrics
-    .counter(
-      'ws_gateway_lost_connections_closed_total',
-      'Connections closed because Redis had no record of them',
-    )
-    .inc();
+  gatewayCounters(deps.metrics).lostConnectionsClosed.inc();
   deps.logger.warn('connection unknown to Redis (state lost): closing it', {
     connectionId: input.connectionId,
   });
@@ -248,18 +234,33 @@ async function forward(
 
 /** A limit of docs/decisions.md D9: an error for the client, counted; the connection stays open. */
 function limitReached(deps: GatewayDeps, limit: string, message: string): ClientError {
-  deps.metrics
-    .counter('ws_gateway_limit_rejections_total', 'Frames refused by a per-connection or per-user limit')
-    .inc({ limit });
+  gatewayCounters(deps.metrics).limitRejections.inc({ limit });
   return new ClientError('MESSAGE_ERROR', message);
 }
 
-/** D2: token, or the credential form when bound to the same user or explicitly allowed. */
-function resolveIdentity(deps: GatewayDeps, gate: MessageGate, msg: AuthenticateMessage): Identity {
+/** Longest username taken from a client (docs/decisions.md D8). */
+const MAX_CLIENT_USERNAME = 64;
+const clip = (text: string, max: number) => {
+  const chars = [...text];
+  return chars.length <= max ? text : chars.slice(0, max).join('');
+};
+
+/**
+ * docs/decisions.md D2, D8: a token, or the credential form when the connection is bound to that
+ * user (identity and roles from the token; the client's username only when the token has none) or
+ * unverified credentials are explicitly allowed. A mismatch on a bound connection also ends the
+ * binding, so a page holding a bound connection gets one guess at the bound user id, not many.
+ */
+async function resolveIdentity(
+  deps: GatewayDeps,
+  input: MessageInput,
+  gate: MessageGate,
+  msg: AuthenticateMessage,
+): Promise<Identity> {
   if (msg.token !== undefined) {
     if (msg.token === '') throw notAuthenticated();
     try {
-      return deps.verifier.verify(msg.token);
+      return tokenIdentity(deps.verifier.verify(msg.token));
     } catch (err) {
       if (err instanceof TokenError) {
         throw new ClientError('MESSAGE_ERROR', `Authentication failed: ${err.message}`, { cause: err });
@@ -272,9 +273,25 @@ function resolveIdentity(deps: GatewayDeps, gate: MessageGate, msg: Authenticate
   if (userId === undefined || username === undefined || userId === '' || userId === '0')
     throw notAuthenticated();
   if (gate.bound) {
-    if (gate.bound.userId !== userId)
+    if (gate.bound.userId !== userId) {
+      await deps.store.dropBinding(input.connectionId);
+      deps.metrics
+        .counter(
+          'ws_gateway_auth_identity_mismatch_total',
+          'Credential forms naming another user than the bound one',
+        )
+        .inc();
+      deps.logger.warn('identity mismatch on a bound connection: binding dropped', {
+        connectionId: input.connectionId,
+        boundUserId: gate.bound.userId,
+      });
       throw new ClientError('MESSAGE_ERROR', 'Authentication failed: identity mismatch');
-    return { userId, username, roles: gate.bound.roles };
+    }
+    return {
+      userId,
+      username: gate.bound.username || clip(username, MAX_CLIENT_USERNAME),
+      roles: gate.bound.roles,
+    };
   }
   if (!deps.config.auth.allowUnverified) {
     throw new ClientError('MESSAGE_ERROR', 'Authentication failed: a verified token is required');
@@ -288,7 +305,7 @@ async function authenticate(
   gate: MessageGate,
   msg: AuthenticateMessage,
 ): Promise<MessageReply> {
-  const identity = resolveIdentity(deps, gate, msg);
+  const identity = await resolveIdentity(deps, input, gate, msg);
   const result = await deps.store.authenticate(
     input.connectionId,
     identity,
@@ -319,12 +336,7 @@ async function authenticate(
     await deps.publisher.publish(records);
   } catch (err) {
     // The session is stored and valid; a lost system event must not turn into a failed login.
-    deps.metrics
-      .counter(
-        'ws_gateway_system_events_lost_total',
-        'System events (connected, presence, disconnected) that could not be published',
-      )
-      .inc({ during: 'authenticate' }, records.length);
+    gatewayCounters(deps.metrics).systemEventsLost.inc({ during: 'authenticate' }, records.length);
     deps.logger.error('failed to publish authentication events', {
       connectionId: input.connectionId,
       err: err instanceof DependencyError ? err.message : err,

@@ -57,6 +57,8 @@ export interface SessionStore {
    */
   gateMessage(connectionId: string, rate: { burst: number; perSec: number }): Promise<MessageGate | null>;
   markWelcomed(connectionId: string): Promise<void>;
+  /** Forgets the identity bound at `$connect` (never re-creates a gone connection). */
+  dropBinding(connectionId: string): Promise<void>;
   /** Claims the welcome for the async welcome invocation; false when already claimed or the connection is gone. */
   claimWelcome(connectionId: string): Promise<boolean>;
   /** `none`: Redis has no (live) record of the connection. */
@@ -402,6 +404,10 @@ export function createSessionStore({
         welcome: w === 'mine' ? 'mine' : w === 'done' ? 'done' : 'pending',
         connectedAt: typeof v[8] === 'string' ? v[8] : new Date().toISOString(),
       };
+    },
+
+    async dropBinding(connectionId) {
+      await redis.hdel(keys.conn(connectionId), 'buid', 'bun', 'bro');
     },
 
     async markWelcomed(connectionId) {

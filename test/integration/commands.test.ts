@@ -206,9 +206,9 @@ function harness(config: Config = testConfig()): Harness {
     verifier: createTokenVerifier({ secret: config.auth.secret }),
     pusherFor: () => pusher,
     closerFor: () => ({ close: async () => 'closed' as const }),
-    metrics: createMetrics(),
     welcome: { trigger: async () => {} },
     logger,
+    metrics: createMetrics(),
     newId: randomUUID,
     now: () => new Date(),
   };

@@ -10,6 +10,7 @@
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { createTokenVerifier } from '../../lib/auth/verifier';
 import { type Config, loadConfig } from '../../lib/config';
+import { gatewayCounters } from '../../lib/gateway/counters';
 import type { GatewayDeps } from '../../lib/gateway/deps';
 import { handleMessage } from '../../lib/gateway/message';
 import { createKafka } from '../../lib/kafka/client';
@@ -162,7 +163,7 @@ describe('a connection Redis has no record of (finding 2)', () => {
 
     expect(results.map((r) => r.reply)).toEqual([undefined, undefined, undefined]);
     expect(h.closed.sort()).toEqual([...ids].sort());
-    expect(h.metrics.counter('ws_gateway_lost_connections_closed_total', '').get()).toBe(3);
+    expect(gatewayCounters(h.metrics).lostConnectionsClosed.get()).toBe(3);
     expect(
       await keysWithPrefix(clients[0]!, prefix).then((k) => k.filter((x) => ids.some((i) => x.includes(i)))),
     ).toEqual([]);
@@ -208,7 +209,7 @@ describe('Redis unresponsive or gone (findings 3 and 4)', () => {
     ['frozen (no reply on an open socket)', () => proxy.freeze()],
     ['gone (connections refused)', () => proxy.cut()],
   ])('answers heartbeats within 1 s while Redis is %s, counting the skipped refreshes', async (_, fault) => {
-    const skipped = h.metrics.counter('ws_gateway_heartbeat_refresh_skipped_total', '');
+    const skipped = gatewayCounters(h.metrics).heartbeatRefreshSkipped;
     const before = skipped.get();
     fault();
 
@@ -306,7 +307,7 @@ describe('Kafka unreachable (finding 4)', () => {
     await h.store.registerConnection(id, { connectedAt: new Date(), bound: null });
     await h.store.markWelcomed(id);
     const userId = newUserId();
-    const lost = h.metrics.counter('ws_gateway_system_events_lost_total', '');
+    const lost = gatewayCounters(h.metrics).systemEventsLost;
     const before = lost.get({ during: 'authenticate' });
 
     const { reply, ms } = await send(h, id, { type: 'system.authenticate', user_id: userId, username: 'K' });

@@ -279,6 +279,12 @@ describe('serverless package --stage prod, Amazon MSK event source, placeholder 
     );
   });
 
+  it('runs every function on Node.js 24 (nodejs24.x), the supported Lambda runtime', () => {
+    const functions = ofType(template, 'AWS::Lambda::Function');
+    expect(functions.map(([id]) => id).sort()).toEqual(FUNCTIONS.map((f) => `${f}LambdaFunction`).sort());
+    for (const [, fn] of functions) expect(fn.Properties.Runtime).toBe('nodejs24.x');
+  });
+
   it('runs every function in the VPC from the subnet and security group parameters', () => {
     for (const fn of FUNCTIONS) {
       expect(resource(template, `${fn}LambdaFunction`).Properties.VpcConfig).toEqual({
