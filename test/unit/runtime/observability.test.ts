@@ -99,7 +99,9 @@ describe('Lambda observability (Powertools Logger and Metrics as middy middlewar
       function_request_id: 'req-err',
       err: { name: 'PushFailedError', code: 'EPUSH', message: 'push to abc= failed' },
     });
-    expect((entry?.err as { stack: string }).stack).toContain('PushFailedError: push to abc= failed');
+    expect((entry?.err as { stack: string } | undefined)?.stack).toContain(
+      'PushFailedError: push to abc= failed',
+    );
   });
 
   it('publishes what the Metrics port recorded as EMF under the same names, one blob per label set', async () => {
@@ -126,8 +128,8 @@ describe('Lambda observability (Powertools Logger and Metrics as middy middlewar
       ws_gateway_deliveries_total: 3,
       ws_gateway_push_duration_seconds: [0.004, 0.006],
     });
-    const directive = (ok?._aws as { CloudWatchMetrics: Array<Record<string, unknown>> })
-      .CloudWatchMetrics[0];
+    const aws = ok?._aws as { CloudWatchMetrics: Array<Record<string, unknown>> } | undefined;
+    const directive = aws?.CloudWatchMetrics[0];
     expect(directive).toMatchObject({ Namespace: 'ws-gateway' });
     expect(directive?.Dimensions).toEqual([expect.arrayContaining(['service', 'result'])]);
     expect(directive?.Metrics).toEqual(
