@@ -62,17 +62,15 @@ export interface SignedHttpClient {
    * @param headers extra headers to send and sign (lower-case names); pass a frozen constant
    */
   post(path: string, body: string | Buffer, headers?: Readonly<Record<string, string>>): Promise<HttpResult>;
-  /**
-   * `post` for the hot path: the outcome goes to `receiver.onHttpOutcome`, no promise is made.
-   * `method` is POST unless given (the Management API's `DELETE @connections/{id}`).
-   */
+  /** `post` for the hot path: the outcome goes to `receiver.onHttpOutcome`, no promise is made. */
   send(
     path: string,
     body: string | Buffer,
     headers: Readonly<Record<string, string>> | undefined,
     receiver: HttpReceiver,
-    method?: 'POST' | 'DELETE' | 'GET',
   ): void;
+  /** Signs and sends `DELETE endpoint + path` (no body). Rejects on network failures only. */
+  delete(path: string): Promise<HttpResult>;
   /** Closes the pooled sockets. Requests in flight are aborted. */
   destroy(): void;
 }
@@ -211,12 +209,12 @@ export function createSignedHttpClient({
   const port = url.port === '' ? (secure ? 443 : 80) : Number(url.port);
   const basePath = url.pathname.replace(/\/+$/, '');
 
-  const send = (
+  const exchange = (
+    method: 'POST' | 'DELETE',
     path: string,
     body: string | Buffer,
     extra: Readonly<Record<string, string>> | undefined,
     receiver: HttpReceiver,
-    method: 'POST' | 'DELETE' | 'GET' = 'POST',
   ): void => {
     const fullPath = basePath + path;
     const signature = signer.sign({ method, host, path: fullPath, body, headers: extra });
@@ -246,11 +244,22 @@ export function createSignedHttpClient({
     req.end(body);
   };
 
+  const send = (
+    path: string,
+    body: string | Buffer,
+    extra: Readonly<Record<string, string>> | undefined,
+    receiver: HttpReceiver,
+  ): void => exchange('POST', path, body, extra, receiver);
+
   return {
     send,
     post: (path, body, headers) =>
       new Promise((resolve, reject) =>
         send(path, body, headers, { onHttpResponse: resolve, onHttpError: reject }),
+      ),
+    delete: (path) =>
+      new Promise((resolve, reject) =>
+        exchange('DELETE', path, '', undefined, { onHttpResponse: resolve, onHttpError: reject }),
       ),
     destroy: () => agent.destroy(),
   };

@@ -422,7 +422,7 @@ export function createRetryingPusher(
  * const pusher = createManagementApiPusher({ endpoint: config.aws.managementEndpoint, region: config.aws.region, logger });
  * if ((await pusher.push(connectionId, JSON.stringify(frame))) === 'gone') await sessions.remove(connectionId);
  */
-export function createManagementApiPusher(opts: PusherOptions): ManagementApiPusher {
+export function createManagementApiPusher(opts: PusherOptions): ClientPusher {
   const client = createSignedHttpClient({
     endpoint: opts.endpoint,
     signer: createSigner({
@@ -442,49 +442,7 @@ export function createManagementApiPusher(opts: PusherOptions): ManagementApiPus
     client.send(`/@connections/${encodeURIComponent(push.connectionId)}`, push.data, headers, push);
   };
 
-  const pusher = createRetryingPusher(opts, transport, () => client.destroy());
-  const disconnect = (connectionId: string): Promise<PushResult> =>
-    new Promise((resolve, reject) => {
-      const fail = (statusCode: number | undefined, cause?: unknown, errorType?: string) =>
-        reject(
-          new PushError(
-            `closing ${connectionId} failed: ${errorType ?? statusCode ?? describeError(cause)}`,
-            {
-              ...(statusCode === undefined ? {} : { statusCode }),
-              retriable: statusCode === undefined || verdict(statusCode) === 'retry',
-              connectionId,
-              attempts: 1,
-              ...(errorType === undefined ? {} : { errorType }),
-              cause,
-            },
-          ),
-        );
-      client.send(
-        `/@connections/${encodeURIComponent(connectionId)}`,
-        '',
-        undefined,
-        {
-          onHttpResponse: ({ statusCode, errorType }) => {
-            const v = verdict(statusCode);
-            if (v === 'ok' || v === 'gone') resolve(v);
-            else fail(statusCode, undefined, errorType);
-          },
-          onHttpError: (error) => fail(undefined, error),
-        },
-        'DELETE',
-      );
-    });
-  return { ...pusher, disconnect };
-}
-
-/** The production pusher, which can also close a connection. */
-export interface ManagementApiPusher extends ClientPusher {
-  /**
-   * `DELETE @connections/{id}`: API Gateway closes the connection (its `$disconnect` follows).
-   * One attempt, no retries: `'ok'` once closed, `'gone'` when it was already gone; rejects with a
-   * `PushError` otherwise.
-   */
-  disconnect(connectionId: string): Promise<PushResult>;
+  return createRetryingPusher(opts, transport, () => client.destroy());
 }
 
 /** Options of `pushMany`. */

@@ -23,6 +23,7 @@
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import type { PushBudget } from './budget';
+import type { ConnectionCloser } from './closer';
 import { type ClientPusher, PushError, type PushResult } from './pusher';
 
 /** What an event's audience is worth to its recipients right now. */
@@ -60,16 +61,11 @@ export interface Fanout {
   close(drainMs?: number): Promise<void>;
 }
 
-/** Closes a connection (`DELETE @connections/{id}`). */
-export interface ConnectionCloser {
-  disconnect(connectionId: string): Promise<PushResult>;
-}
-
 export interface FanoutOptions {
   /** Makes single attempts (`maxRetries: 0`): the scheduler does the retrying. */
   readonly pusher: ClientPusher;
   /** For closing slow clients; without it they are settled `'gone'` without being closed. */
-  readonly closer?: ConnectionCloser;
+  readonly closer?: ConnectionCloser & { destroy?(): void };
   /** Null: no budget (every push goes at once, up to `maxInFlight`). */
   readonly budget: PushBudget | null;
   /** Requests in flight at once (`PUSH_CONCURRENCY`). */
@@ -175,7 +171,7 @@ const MAX_BACKOFF_MS = 5000;
  * Creates the scheduler.
  *
  * @example
- * const fanout = createFanout({ pusher, closer: pusher, budget, maxInFlight: 64, maxRetries: 3, slowClientMs: 30_000, logger });
+ * const fanout = createFanout({ pusher, closer, budget, maxInFlight: 64, maxRetries: 3, slowClientMs: 30_000, logger });
  * const results = await fanout.submit(roomMembers, frame, 'game');
  */
 export function createFanout(opts: FanoutOptions): Fanout {
@@ -309,7 +305,7 @@ export function createFanout(opts: FanoutOptions): Fanout {
       done();
       return;
     }
-    closer.disconnect(c.id).then(done, (err: unknown) => {
+    closer.close(c.id).then(done, (err: unknown) => {
       // Cleaned up anyway: its state goes, and the connection finds out on its next frame.
       log.warn('closing a slow client failed', { connectionId: c.id, err });
       done();
@@ -466,6 +462,7 @@ export function createFanout(opts: FanoutOptions): Fanout {
         }
       }
       await pusher.close();
+      closer?.destroy?.();
     },
   };
 }

@@ -2,6 +2,7 @@ import type { Config } from '../config';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import { createPushBudget } from '../push/budget';
+import { createManagementApiCloser } from '../push/closer';
 import { createManagementApiPusher } from '../push/pusher';
 import { createFanout, type Fanout } from '../push/scheduler';
 import type { RedisClient } from '../redis';
@@ -59,9 +60,14 @@ export function createPipelineFanout({
           onModeChange: (mode) => local.set({}, mode === 'local' ? 1 : 0),
         })
       : null;
+  const closer = createManagementApiCloser({
+    endpoint,
+    region: config.aws.region,
+    timeoutMs: push.timeoutMs,
+  });
   return createFanout({
     pusher,
-    closer: pusher,
+    closer,
     budget,
     maxInFlight: push.concurrency,
     maxRetries: push.maxRetries,

@@ -12,7 +12,8 @@ import { silentLogger } from '../../lib/logger';
 import { createMetrics, type Metrics } from '../../lib/metrics';
 import type { Envelope } from '../../lib/protocol/envelope';
 import { createPushBudget, type PushBudget } from '../../lib/push/budget';
-import { createManagementApiPusher, type ManagementApiPusher } from '../../lib/push/pusher';
+import { createManagementApiCloser } from '../../lib/push/closer';
+import { type ClientPusher, createManagementApiPusher } from '../../lib/push/pusher';
 import { createFanout, type Fanout, type FanoutResults } from '../../lib/push/scheduler';
 import { createRedisClient, type RedisClient } from '../../lib/redis';
 import { createSessionStore, type SessionStore } from '../../lib/store/session-store';
@@ -33,7 +34,7 @@ const credentials = () => ({ accessKeyId: 'local', secretAccessKey: 'local' });
 
 let redis: RedisClient;
 let api: FakeManagementApi | undefined;
-let pusher: ManagementApiPusher | undefined;
+let pusher: ClientPusher | undefined;
 let fanout: Fanout | undefined;
 let prefix: string;
 
@@ -58,7 +59,7 @@ afterEach(async () => {
   if (keys.length > 0) await redis.del(...keys);
 });
 
-function singleAttemptPusher(endpoint: string): ManagementApiPusher {
+function singleAttemptPusher(endpoint: string): ClientPusher {
   pusher = createManagementApiPusher({
     endpoint,
     region: 'us-east-1',
@@ -88,7 +89,7 @@ function fanoutOf(
   const p = singleAttemptPusher(endpoint);
   fanout = createFanout({
     pusher: p,
-    closer: p,
+    closer: createManagementApiCloser({ endpoint, region: 'us-east-1', credentials }),
     budget,
     maxInFlight: extra.maxInFlight ?? 16,
     maxRetries: 2,
