@@ -20,10 +20,19 @@ const RETRY_MARGIN_MS = 15_000;
 export const handler = middy<KafkaSourceEvent, BatchOutcome>()
   .use(observability())
   .handler(async (event, context) => {
-    const { deps, metrics, redis } = getRuntime();
+    const runtime = getRuntime();
+    const { deps, metrics, redis } = runtime;
     const endpoint = requireManagementEndpoint(deps.config);
     if (!processRecord || !fanout) {
-      fanout = createPipelineFanout({ config: deps.config, endpoint, redis, logger: deps.logger, metrics });
+      fanout = createPipelineFanout({
+        config: deps.config,
+        endpoint,
+        redis,
+        logger: deps.logger,
+        metrics,
+        credentials: runtime.credentialsFor(endpoint),
+        closer: deps.closerFor(endpoint),
+      });
       processRecord = createPipeline({
         ...deps,
         pusher: deps.pusherFor(endpoint),

@@ -1,8 +1,9 @@
+import type { CredentialsSource } from '../aws/credentials';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import { createPushBudget } from '../push/budget';
-import { createManagementApiCloser } from '../push/closer';
+import type { ConnectionCloser } from '../push/closer';
 import { createManagementApiPusher } from '../push/pusher';
 import { createFanout, type Fanout } from '../push/scheduler';
 import type { RedisClient } from '../redis';
@@ -14,6 +15,10 @@ export interface PipelineFanoutOptions {
   readonly redis: RedisClient;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** The endpoint's credentials (`runtime.credentialsFor(endpoint)`). */
+  readonly credentials: CredentialsSource;
+  /** Closes slow clients (`deps.closerFor(endpoint)`). */
+  readonly closer: ConnectionCloser;
 }
 
 /** The key of the fleet-wide bucket (one per deployment: the key prefix tells deployments apart). */
@@ -25,7 +30,7 @@ export const PUSH_BUDGET_KEY = 'gw:push:budget';
  * the slow-client policy (`PUSH_SLOW_CLIENT_SECS`). One per process / Lambda container.
  *
  * @example
- * const fanout = createPipelineFanout({ config, endpoint, redis, logger, metrics });
+ * const fanout = createPipelineFanout({ config, endpoint, redis, logger, metrics, credentials: runtime.credentialsFor(endpoint), closer: deps.closerFor(endpoint) });
  * const processRecord = createPipeline({ ...deps, pusher, fanout, metrics, pushConcurrency });
  */
 export function createPipelineFanout({
@@ -34,10 +39,14 @@ export function createPipelineFanout({
   redis,
   logger,
   metrics,
+  credentials,
+  closer,
 }: PipelineFanoutOptions): Fanout {
   const { push } = config;
   const pusher = createManagementApiPusher({
     endpoint,
+    credentials: credentials.get,
+    credentialsReady: credentials.ready,
     region: config.aws.region,
     logger,
     maxRetries: 0,
@@ -60,11 +69,6 @@ export function createPipelineFanout({
           onModeChange: (mode) => local.set({}, mode === 'local' ? 1 : 0),
         })
       : null;
-  const closer = createManagementApiCloser({
-    endpoint,
-    region: config.aws.region,
-    timeoutMs: push.timeoutMs,
-  });
   return createFanout({
     pusher,
     closer,
