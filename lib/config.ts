@@ -1,3 +1,5 @@
+import { normalizeOrigin, type OriginPolicy } from './auth/origins';
+
 /**
  * Configuration: every environment variable the gateway reads, parsed and validated once.
  *
@@ -32,12 +34,18 @@ export interface Config {
     readonly rateLimitBurst: number;
     /** TTL of the per-connection routing keys; refreshed by heartbeats. */
     readonly connectionTtlSecs: number;
+    /** Lobby subscriptions one connection may hold (docs/decisions.md D9). */
+    readonly maxLobbiesPerConnection: number;
+    /** Authenticated connections one user may hold (docs/decisions.md D9). */
+    readonly maxConnectionsPerUser: number;
   };
   readonly redis: {
     readonly url: string;
     readonly cluster: boolean;
     /** Prefix for every key the gateway writes (empty in production: the key names are a contract). */
     readonly keyPrefix: string;
+    /** Deadline of every Redis command (docs/decisions.md D9). */
+    readonly commandTimeoutMs: number;
   };
   readonly kafka: {
     readonly brokers: readonly string[];
@@ -45,6 +53,8 @@ export interface Config {
     readonly consumerGroup: string;
     readonly startPosition: StartPosition;
     readonly maxWaitMs: number;
+    /** Deadline of one publish, kafkajs's own retries included (docs/decisions.md D9). */
+    readonly publishTimeoutMs: number;
     readonly ssl: boolean;
     readonly sasl?: {
       readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
@@ -57,6 +67,12 @@ export interface Config {
     readonly secret?: string;
     readonly allowUnverified: boolean;
     readonly cookieName: string;
+    /** `JWT_ISSUER`: required `iss` of every token, when set. */
+    readonly issuer?: string;
+    /** `JWT_AUDIENCE`: required `aud` of every token, when set. */
+    readonly audience?: string;
+    /** `WS_ALLOWED_ORIGINS`, or what an unset list means in this stage (docs/decisions.md D8). */
+    readonly origins: OriginPolicy;
   };
   readonly aws: {
     readonly region: string;
@@ -190,6 +206,28 @@ function sasl(env: Env): Config['kafka']['sasl'] {
   return { mechanism: m, username, password };
 }
 
+/**
+ * `WS_ALLOWED_ORIGINS` (comma-separated origins). Unset: any origin with cookie binding under stage
+ * `local` (`npm start`), and no cookie binding at all in deployed stages (docs/decisions.md D8).
+ */
+function origins(env: Env, stage: string): OriginPolicy {
+  const raw = optional(env, 'WS_ALLOWED_ORIGINS');
+  if (raw === undefined) return stage === 'local' ? { kind: 'any' } : { kind: 'unset' };
+  const list = new Set<string>();
+  for (const entry of raw.split(',')) {
+    if (entry.trim() === '') continue;
+    const origin = normalizeOrigin(entry);
+    if (origin === undefined)
+      throw new ConfigError(
+        'WS_ALLOWED_ORIGINS',
+        `expected origins like https://example.com, got "${entry.trim()}"`,
+      );
+    list.add(origin);
+  }
+  if (list.size === 0) throw new ConfigError('WS_ALLOWED_ORIGINS', 'no origin given');
+  return { kind: 'list', origins: list };
+}
+
 export function loadConfig(env: Env): Config {
   const stage = str(env, 'STAGE', 'dev');
   const config: Config = {
@@ -204,11 +242,14 @@ export function loadConfig(env: Env): Config {
       rateLimitPerSec: num(env, 'WS_RATE_LIMIT_PER_SEC', 50, 0),
       rateLimitBurst: int(env, 'WS_RATE_LIMIT_BURST', 100, 1, 1_000_000),
       connectionTtlSecs: int(env, 'WS_CONNECTION_TTL_SECS', 86400, 60, 30 * 86400),
+      maxLobbiesPerConnection: int(env, 'WS_MAX_LOBBIES_PER_CONNECTION', 8, 1, 10_000),
+      maxConnectionsPerUser: int(env, 'WS_MAX_CONNECTIONS_PER_USER', 16, 1, 100_000),
     },
     redis: {
       url: redisUrl(env),
       cluster: bool(env, 'REDIS_CLUSTER', false),
       keyPrefix: str(env, 'REDIS_KEY_PREFIX', ''),
+      commandTimeoutMs: int(env, 'REDIS_COMMAND_TIMEOUT_MS', 1000, 50, 60_000),
     },
     kafka: {
       brokers: brokers(env),
@@ -216,6 +257,7 @@ export function loadConfig(env: Env): Config {
       consumerGroup: str(env, 'KAFKA_CONSUMER_GROUP', 'ws_gateway'),
       startPosition: oneOf(env, 'KAFKA_START_POSITION', 'latest', ['latest', 'earliest'] as const),
       maxWaitMs: int(env, 'KAFKA_MAX_WAIT_MS', 100, 1, 30000),
+      publishTimeoutMs: int(env, 'KAFKA_PUBLISH_TIMEOUT_MS', 3000, 100, 60_000),
       ssl: bool(env, 'KAFKA_SSL', false),
       sasl: sasl(env),
     },
@@ -224,6 +266,9 @@ export function loadConfig(env: Env): Config {
       secret: optional(env, 'JWT_SECRET'),
       allowUnverified: bool(env, 'AUTH_ALLOW_UNVERIFIED', false),
       cookieName: str(env, 'AUTH_COOKIE_NAME', 'auth_token'),
+      issuer: optional(env, 'JWT_ISSUER'),
+      audience: optional(env, 'JWT_AUDIENCE'),
+      origins: origins(env, stage),
     },
     aws: {
       region: str(env, 'AWS_REGION', 'us-east-1'),

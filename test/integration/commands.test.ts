@@ -16,6 +16,7 @@ import { handleMessage } from '../../lib/gateway/message';
 import { createKafka } from '../../lib/kafka/client';
 import { createKafkaPublisher, type EventPublisher } from '../../lib/kafka/publisher';
 import { createLogger } from '../../lib/logger';
+import { createMetrics } from '../../lib/metrics';
 import { CLIENT_MESSAGE_TABLE, type ForwardedMessageType } from '../../lib/protocol/client';
 import type { Envelope, JsonObject } from '../../lib/protocol/envelope';
 import type { ClientPusher } from '../../lib/push/pusher';
@@ -204,8 +205,10 @@ function harness(config: Config = testConfig()): Harness {
     publisher,
     verifier: createTokenVerifier({ secret: config.auth.secret }),
     pusherFor: () => pusher,
+    closerFor: () => ({ close: async () => 'closed' as const }),
     welcome: { trigger: async () => {} },
     logger,
+    metrics: createMetrics(),
     newId: randomUUID,
     now: () => new Date(),
   };
