@@ -18,7 +18,8 @@ import { pushWelcome } from './welcome';
 
 export interface MessageInput {
   readonly connectionId: string;
-  readonly body: string;
+  /** The frame's text; bytes for a binary frame, which is ignored (docs/protocol.md). */
+  readonly body: string | Uint8Array;
   readonly endpoint: string;
 }
 
@@ -36,6 +37,8 @@ type AuthenticateMessage = Extract<ClientMessage, { type: 'system.authenticate' 
  * past this function.
  */
 export async function handleMessage(deps: GatewayDeps, input: MessageInput): Promise<MessageReply> {
+  if (typeof input.body !== 'string') return ignoreBinaryFrame(deps, input.connectionId, input.body);
+  const body = input.body;
   try {
     const { config, store } = deps;
     const gate = await store.gateMessage(input.connectionId, {
@@ -43,9 +46,9 @@ export async function handleMessage(deps: GatewayDeps, input: MessageInput): Pro
       perSec: config.ws.rateLimitPerSec,
     });
     await ensureWelcomed(deps, input, gate);
-    if (Buffer.byteLength(input.body, 'utf8') > config.ws.maxMessageSize) throw tooLarge();
+    if (Buffer.byteLength(body, 'utf8') > config.ws.maxMessageSize) throw tooLarge();
     if (!gate.allowed) throw new ClientError('RATE_LIMIT', 'Rate limit exceeded');
-    const msg = parseClientMessage(input.body);
+    const msg = parseClientMessage(body);
     if (!gate.identity && requiresAuthentication(msg.type)) throw notAuthenticated();
     return await dispatch(deps, input, gate, msg);
   } catch (err) {
@@ -60,6 +63,19 @@ export async function handleMessage(deps: GatewayDeps, input: MessageInput): Pro
     }
     return JSON.stringify(clientErrorFrame(err));
   }
+}
+
+/**
+ * Binary frames are not part of the protocol and are ignored: never decoded as text, no reply, no
+ * Redis work (API Gateway itself closes a connection that sends one, with 1003; serverless-offline
+ * passes it on as bytes).
+ */
+function ignoreBinaryFrame(deps: GatewayDeps, connectionId: string, bytes: Uint8Array): MessageReply {
+  deps.metrics
+    .counter('ws_gateway_frames_ignored_total', 'Client frames ignored, by reason')
+    .inc({ reason: 'binary' });
+  deps.logger.debug('binary frame ignored', { connectionId, bytes: bytes.byteLength });
+  return undefined;
 }
 
 async function dispatch(
