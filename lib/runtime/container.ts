@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import { createTokenVerifier, readPublicKey } from '../auth/verifier';
-import { type Config, getConfig } from '../config';
+import type { Config } from '../config';
 import type { GatewayDeps, WelcomeRequest, WelcomeTrigger } from '../gateway/deps';
 import { createKafka } from '../kafka/client';
 import { createKafkaPublisher } from '../kafka/publisher';
 import { createLogger, type Logger } from '../logger';
-import { createMetrics, type Metrics } from '../metrics';
+import type { Metrics } from '../metrics';
 import { type AsyncInvoker, createAsyncInvoker } from '../push/invoke';
 import { type ClientPusher, createManagementApiPusher, type PusherHooks } from '../push/pusher';
 import { createRedisClient, type RedisClient } from '../redis';
@@ -25,15 +25,18 @@ export interface RuntimeOptions {
   readonly logger?: Logger;
   /** False for processes that never see client tokens (the consumer): no key check, no warning. */
   readonly verifiesTokens?: boolean;
-  /** Defaults to a fresh registry. */
-  readonly metrics?: Metrics;
+  /**
+   * Where the container's metrics go: a Prometheus registry (`createMetrics`) in the consumer, EMF
+   * (`createEmfMetrics`) in Lambda. Required, so Lambda bundles never load prom-client.
+   */
+  readonly metrics: Metrics;
 }
 
 /**
  * Creates every client of a container once: Redis, the Kafka producer, the token verifier and one
  * pusher per Management API endpoint. Nothing in lib/ creates clients itself.
  */
-export function createRuntime(config: Config, options: RuntimeOptions = {}): Runtime {
+export function createRuntime(config: Config, options: RuntimeOptions): Runtime {
   const logger = options.logger ?? createLogger({ level: config.logLevel, base: { service: 'ws-gateway' } });
   const redis = createRedisClient({ url: config.redis.url, cluster: config.redis.cluster, logger });
   const store = createSessionStore({
@@ -57,7 +60,7 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}): Run
   if (verifiesTokens && !verifier.hasKeys)
     logger.warn('no JWT key configured (JWT_PUBLIC_KEY_PATH / JWT_SECRET): every token will be rejected');
 
-  const metrics = options.metrics ?? createMetrics();
+  const { metrics } = options;
   const pushDuration = metrics.histogram(
     'ws_gateway_push_duration_seconds',
     'One push to a connection through the Management API, retries included, by result',
@@ -124,12 +127,4 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}): Run
       ]);
     },
   };
-}
-
-let runtime: Runtime | undefined;
-
-/** The container-wide runtime for Lambda handlers (created on first use, reused across invocations). */
-export function getRuntime(): Runtime {
-  runtime ??= createRuntime(getConfig());
-  return runtime;
 }
