@@ -7,6 +7,7 @@ import { createKafka } from '../kafka/client';
 import { createKafkaPublisher } from '../kafka/publisher';
 import { createLogger, type Logger } from '../logger';
 import type { Metrics } from '../metrics';
+import { createManagementApiCloser } from '../push/closer';
 import { type AsyncInvoker, createAsyncInvoker } from '../push/invoke';
 import { type ClientPusher, createManagementApiPusher, type PusherHooks } from '../push/pusher';
 import { createRedisClient, type RedisClient } from '../redis';
@@ -38,14 +39,21 @@ export interface RuntimeOptions {
  */
 export function createRuntime(config: Config, options: RuntimeOptions): Runtime {
   const logger = options.logger ?? createLogger({ level: config.logLevel, base: { service: 'ws-gateway' } });
-  const redis = createRedisClient({ url: config.redis.url, cluster: config.redis.cluster, logger });
+  const redis = createRedisClient({
+    url: config.redis.url,
+    cluster: config.redis.cluster,
+    logger,
+    commandTimeoutMs: config.redis.commandTimeoutMs,
+  });
   const store = createSessionStore({
     redis,
     connectionTtlSecs: config.ws.connectionTtlSecs,
     keyPrefix: config.redis.keyPrefix,
+    maxConnectionsPerUser: config.ws.maxConnectionsPerUser,
+    maxLobbiesPerConnection: config.ws.maxLobbiesPerConnection,
   });
   const kafka = createKafka(config.kafka, logger);
-  const publisher = createKafkaPublisher({ kafka });
+  const publisher = createKafkaPublisher({ kafka, timeoutMs: config.kafka.publishTimeoutMs });
   const verifiesTokens = options.verifiesTokens ?? true;
   const verifier = createTokenVerifier(
     verifiesTokens
@@ -87,6 +95,20 @@ export function createRuntime(config: Config, options: RuntimeOptions): Runtime 
     return p;
   };
 
+  const closers = new Map<string, ReturnType<typeof createManagementApiCloser>>();
+  const closerFor = (endpoint: string) => {
+    let c = closers.get(endpoint);
+    if (!c) {
+      c = createManagementApiCloser({
+        endpoint,
+        region: config.aws.region,
+        timeoutMs: config.push.timeoutMs,
+      });
+      closers.set(endpoint, c);
+    }
+    return c;
+  };
+
   // Created on first use: only $connect invokes the welcome function, and other processes (the
   // consumer) must not need Lambda credentials.
   let invoker: AsyncInvoker<WelcomeRequest> | undefined;
@@ -107,6 +129,7 @@ export function createRuntime(config: Config, options: RuntimeOptions): Runtime 
     publisher,
     verifier,
     pusherFor,
+    closerFor,
     welcome,
     logger,
     metrics,
@@ -123,6 +146,7 @@ export function createRuntime(config: Config, options: RuntimeOptions): Runtime 
         publisher.disconnect(),
         invoker?.close(),
         ...[...pushers.values()].map((p) => p.close()),
+        ...[...closers.values()].map(async (c) => c.destroy()),
         redis.quit(),
       ]);
     },
