@@ -1,6 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import { createTokenVerifier, readPublicKey } from '../auth/verifier';
+import {
+  type CredentialsSource,
+  createChainCredentialsSource,
+  staticCredentialsFor,
+} from '../aws/credentials';
 import type { Config } from '../config';
 import type { GatewayDeps, WelcomeRequest, WelcomeTrigger } from '../gateway/deps';
 import { createKafka } from '../kafka/client';
@@ -19,6 +24,8 @@ export interface Runtime {
   readonly kafka: Kafka;
   /** The container's metrics: the consumer renders them on `/metrics`, Lambda emits them as EMF. */
   readonly metrics: Metrics;
+  /** The credentials used to sign calls to `endpoint` (await `ready()` to fail fast at start-up). */
+  credentialsFor(endpoint: string): CredentialsSource;
   close(): Promise<void>;
 }
 
@@ -26,6 +33,10 @@ export interface RuntimeOptions {
   readonly logger?: Logger;
   /** False for processes that never see client tokens (the consumer): no key check, no warning. */
   readonly verifiesTokens?: boolean;
+  /** Environment the credentials are read from. Default `process.env`. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** The provider chain for endpoints without static credentials. Default AWS's default chain. */
+  readonly credentialsChain?: CredentialsSource;
   /**
    * Where the container's metrics go: a Prometheus registry (`createMetrics`) in the consumer, EMF
    * (`createEmfMetrics`) in Lambda. Required, so Lambda bundles never load prom-client.
@@ -77,12 +88,25 @@ export function createRuntime(config: Config, options: RuntimeOptions): Runtime 
     onOutcome: (e) => pushDuration.observe({ result: e.outcome }, e.durationMs / 1000),
   };
 
+  // Credentials per endpoint: static ones where they need no provider (Lambda's environment, the
+  // dummy pair for serverless-offline), else the one provider chain of the process.
+  let chain: CredentialsSource | undefined;
+  const credentialsFor = (endpoint: string): CredentialsSource => {
+    const fixed = staticCredentialsFor(endpoint, options.env);
+    if (fixed) return fixed;
+    chain ??= options.credentialsChain ?? createChainCredentialsSource({ logger });
+    return chain;
+  };
+
   const pushers = new Map<string, ClientPusher>();
   const pusherFor = (endpoint: string): ClientPusher => {
     let p = pushers.get(endpoint);
     if (!p) {
+      const credentials = credentialsFor(endpoint);
       p = createManagementApiPusher({
         endpoint,
+        credentials: credentials.get,
+        credentialsReady: credentials.ready,
         region: config.aws.region,
         logger,
         maxRetries: config.push.maxRetries,
@@ -114,8 +138,12 @@ export function createRuntime(config: Config, options: RuntimeOptions): Runtime 
   let invoker: AsyncInvoker<WelcomeRequest> | undefined;
   const welcome: WelcomeTrigger = {
     trigger: (req) => {
+      const endpoint = config.aws.lambdaEndpoint ?? `https://lambda.${config.aws.region}.amazonaws.com`;
+      const credentials = credentialsFor(endpoint);
       invoker ??= createAsyncInvoker<WelcomeRequest>({
-        endpoint: config.aws.lambdaEndpoint,
+        endpoint,
+        credentials: credentials.get,
+        credentialsReady: credentials.ready,
         region: config.aws.region,
         functionName: config.aws.welcomeFunctionName,
       });
@@ -141,7 +169,9 @@ export function createRuntime(config: Config, options: RuntimeOptions): Runtime 
     redis,
     kafka,
     metrics,
+    credentialsFor,
     async close() {
+      chain?.close();
       await Promise.allSettled([
         publisher.disconnect(),
         invoker?.close(),
