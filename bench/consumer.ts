@@ -23,6 +23,7 @@
  * Bounded: loopback only, a fixed backlog, a wall-clock cap (remaining measurements are skipped and
  * reported as such). Starts its own Redis, Kafka mock and stand-in server; stops them all.
  */
+import { createLifecycleStores } from '../lib/gateway/lifecycle';
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
@@ -252,6 +253,7 @@ async function throughRunConsumer(
       ? createPipeline({
           config,
           store,
+          lifecycle: createLifecycleStores({ redis, reconnectTtlSecs: 300, keyPrefix: env.keyPrefix }),
           publisher,
           pusher,
           metrics,

@@ -3,6 +3,7 @@ import type { Kafka } from 'kafkajs';
 import { createTokenVerifier, readPublicKey } from '../auth/verifier';
 import { type Config, getConfig } from '../config';
 import type { GatewayDeps, WelcomeRequest, WelcomeTrigger } from '../gateway/deps';
+import { createLifecycleStores } from '../gateway/lifecycle';
 import { createKafka } from '../kafka/client';
 import { createKafkaPublisher } from '../kafka/publisher';
 import { createLogger, type Logger } from '../logger';
@@ -79,6 +80,11 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}): Run
   const deps: GatewayDeps = {
     config,
     store,
+    lifecycle: createLifecycleStores({
+      redis,
+      reconnectTtlSecs: config.lifecycle.reconnectTtlSecs,
+      keyPrefix: config.redis.keyPrefix,
+    }),
     publisher,
     verifier,
     pusherFor,

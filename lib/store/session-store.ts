@@ -20,6 +20,8 @@ export interface RemovedConnection {
   readonly identity: Identity | null;
   /** Game rooms the connection was in (spectator pseudo-rooms excluded). */
   readonly rooms: readonly string[];
+  /** Spectator pseudo-rooms (`spectators:<roomId>`) the connection was in (reconnection data, D10). */
+  readonly spectating: readonly string[];
   /** True when this was the user's last connection (presence went offline). */
   readonly wentOffline: boolean;
 }
@@ -73,6 +75,11 @@ export interface SessionStore {
   joinRoom(userId: string, roomId: string, opts: { spectator: boolean }): Promise<void>;
   /** Removes every connection of the user from the room and its spectators. */
   leaveRoom(userId: string, roomId: string): Promise<void>;
+  /**
+   * Puts one connection into rooms (game rooms or `spectators:` pseudo-rooms) — a reconnection
+   * (docs/decisions.md D10). Returns the rooms it was put into: none when the connection is gone.
+   */
+  joinConnection(connectionId: string, roomIds: readonly string[]): Promise<string[]>;
   joinLobby(connectionId: string, lobbyId: string): Promise<void>;
   leaveLobby(connectionId: string, lobbyId: string): Promise<void>;
   recordChatMessage(messageId: string, senderId: string): Promise<void>;
@@ -363,7 +370,12 @@ export function createSessionStore({
         ...roomIds.map((room) => redis.srem(keys.roomSockets(room), connectionId)),
         ...lobbyIds.map((lobby) => redis.srem(keys.lobbySockets(lobby), connectionId)),
       ]);
-      return { identity, rooms: roomIds.filter((id) => !isSpectatorsRoom(id)), wentOffline };
+      return {
+        identity,
+        rooms: roomIds.filter((id) => !isSpectatorsRoom(id)),
+        spectating: roomIds.filter(isSpectatorsRoom),
+        wentOffline,
+      };
     },
 
     async roomsOf(connectionId) {
@@ -410,6 +422,21 @@ export function createSessionStore({
         for (const c of conns) ops.push(redis.hdel(keys.conn(c), `r:${room}`));
       }
       await Promise.all(ops);
+    },
+
+    async joinConnection(connectionId, roomIds) {
+      if (roomIds.length === 0) return [];
+      // As joinRoom: the room sets first, then the reverse index only while the connection exists.
+      await Promise.all(
+        roomIds.flatMap((room) => [
+          redis.sadd(keys.roomSockets(room), connectionId),
+          redis.expire(keys.roomSockets(room), ttl),
+        ]),
+      );
+      const live = await r.wsgHsetx(keys.conn(connectionId), ...roomIds.flatMap((room) => [`r:${room}`, '1']));
+      if (live === 1) return [...roomIds];
+      await Promise.all(roomIds.map((room) => redis.srem(keys.roomSockets(room), connectionId)));
+      return [];
     },
 
     async joinLobby(connectionId, lobbyId) {

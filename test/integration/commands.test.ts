@@ -7,6 +7,7 @@
  * (`test/fixtures/client-messages.json`). Topics are shared by the whole run, so records are picked
  * by ids unique to each test: request ids, user ids, room ids.
  */
+import { createLifecycleStores } from '../../lib/gateway/lifecycle';
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { createTokenVerifier } from '../../lib/auth/verifier';
 import { type Config, loadConfig } from '../../lib/config';
@@ -201,6 +202,7 @@ function harness(config: Config = testConfig()): Harness {
   const deps: GatewayDeps = {
     config,
     store,
+    lifecycle: createLifecycleStores({ redis, reconnectTtlSecs: 300, keyPrefix: config.redis.keyPrefix }),
     publisher,
     verifier: createTokenVerifier({ secret: config.auth.secret }),
     pusherFor: () => pusher,

@@ -8,6 +8,7 @@
  * order, and every record's recipients reflect the membership changes of all the records before it
  * — joins and leaves that precede a send, and a room-audience leave applied after its send.
  */
+import { createLifecycleStores } from '../../lib/gateway/lifecycle';
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { loadConfig } from '../../lib/config';
 import { createPipeline } from '../../lib/consumer/pipeline';
@@ -161,6 +162,7 @@ it('keeps each connection in partition order, and each record sees the membershi
   const processRecord = createPipeline({
     config,
     store,
+    lifecycle: createLifecycleStores({ redis, reconnectTtlSecs: 300, keyPrefix: prefix }),
     publisher,
     pusher,
     metrics,

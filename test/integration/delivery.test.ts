@@ -7,6 +7,7 @@
  * Envelopes are built the way the backend writes them (test/support/backend.ts); every test has its
  * own Redis key prefix, user ids and room ids.
  */
+import { createLifecycleStores } from '../../lib/gateway/lifecycle';
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { type Config, loadConfig } from '../../lib/config';
 import { createPipeline, type ProcessRecord, type RecordOutcome } from '../../lib/consumer/pipeline';
@@ -96,6 +97,7 @@ beforeEach(() => {
   processRecord = createPipeline({
     config,
     store,
+    lifecycle: createLifecycleStores({ redis, reconnectTtlSecs: 300, keyPrefix: prefix }),
     publisher,
     pusher,
     metrics,
