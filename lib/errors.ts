@@ -34,3 +34,13 @@ export class DependencyError extends Error {
     super(message, options);
   }
 }
+
+/**
+ * An event that can never be delivered as it is: its message cannot be serialised, or its routing
+ * fails on data that retrying does not change. Not retriable: the consumer skips the record, logs
+ * and counts it (docs/decisions.md D9), rather than stalling its partition.
+ */
+export class UndeliverableEventError extends Error {
+  override readonly name = 'UndeliverableEventError';
+  readonly retriable = false;
+}

@@ -52,7 +52,8 @@ export interface InOrderOptions {
  * idempotent) — exactly as with records of two partitions.
  *
  * @returns false when a step was given up
- * @throws what `resolved` threw, once what was in flight has finished
+ * @throws what `resolved` (or `attempt`) threw, once what was in flight has finished; nothing else
+ *   is left rejected behind it
  */
 export async function deliverInOrder(
   records: Iterable<InboundRecord>,
@@ -68,6 +69,19 @@ export async function deliverInOrder(
   let complete = true;
   let preparedAll = true;
   let failure: { readonly error: unknown } | undefined;
+  /**
+   * `attempt` is not expected to reject, but one that does (a bug, a heartbeat thrown at the wrong
+   * place) must not leave a rejected promise behind: the delivery chains below would turn it into an
+   * unhandled rejection, which ends the process. It counts as given up and is rethrown at the end.
+   */
+  const attemptSafely = async <T>(offset: string, step: () => Promise<T>) => {
+    try {
+      return await attempt(offset, step);
+    } catch (error) {
+      failure ??= { error };
+      return undefined;
+    }
+  };
   const settleHead = async (): Promise<void> => {
     const head = inFlight.shift()!;
     const done = await head.delivered;
@@ -90,7 +104,7 @@ export async function deliverInOrder(
     while (inFlight.length >= window) await settleHead();
     if (!complete) break;
     const { offset } = record;
-    const prepared = await attempt(offset, () => prepare(record));
+    const prepared = await attemptSafely(offset, () => prepare(record));
     if (!prepared) {
       preparedAll = false;
       break;
@@ -102,7 +116,7 @@ export async function deliverInOrder(
       if (p) earlier.add(p);
     }
     const delivered = Promise.all(earlier).then((before) =>
-      before.every(Boolean) ? attempt(offset, deliver) : undefined,
+      before.every(Boolean) ? attemptSafely(offset, deliver) : undefined,
     );
     for (const c of recipients) lastTo.set(c, delivered);
     void delivered.then(() => {

@@ -5,6 +5,7 @@ import { cleanupConnection } from '../gateway/cleanup';
 import type { CleanupDeps } from '../gateway/deps';
 import type { Metrics } from '../metrics';
 import type { ClientPusher } from '../push/pusher';
+import { isRetriable } from './retriable';
 
 /** One Kafka record as both the kafkajs consumer and the Lambda Kafka event source see it. */
 export interface InboundRecord {
@@ -26,7 +27,8 @@ export type RecordOutcome =
 
 /**
  * A record whose membership changes that precede the send are applied and whose recipients are
- * resolved; `deliver()` (called once) pushes, then applies the membership changes that follow.
+ * resolved; `deliver()` pushes, then applies the membership changes that follow. When it rejects
+ * (a transient failure) it may be called again, and resumes without pushing twice to anyone.
  */
 export interface PreparedRecord {
   /** The connections `deliver()` pushes to. */
@@ -55,12 +57,18 @@ const whereOf = ({ topic, partition, offset }: InboundRecord) => ({ topic, parti
  * The event pipeline shared by the long-running consumer and the Lambda handler:
  * parse (lenient, once) → plan (pure) → execute (Redis + pushes).
  *
- * Unparseable records are poison: logged with topic/partition/offset and skipped, never retried.
- * Redis failures propagate so the caller retries the record (nothing is committed past it).
+ * Poison — a record that cannot be parsed, planned, serialised or routed for a reason retrying
+ * cannot fix (lib/consumer/retriable.ts) — is logged with topic/partition/offset, counted and
+ * skipped, never retried. Transient failures (Redis unreachable) reject, so the caller retries the
+ * step in place (nothing is committed past it); a retried `deliver()` resumes without pushing again
+ * to the recipients already reached.
  */
 export function createPipeline(deps: PipelineDeps): ProcessRecord {
   const events = deps.metrics.counter('ws_gateway_events_total', 'Events consumed, by topic and event type');
-  const skipped = deps.metrics.counter('ws_gateway_events_skipped_total', 'Records skipped as unparseable');
+  const skipped = deps.metrics.counter(
+    'ws_gateway_events_skipped_total',
+    'Records skipped as poison, by reason = unparseable | plan_failed | undeliverable',
+  );
   const counters: DeliveryCounters = {
     deliveries: deps.metrics.counter('ws_gateway_deliveries_total', 'Pushes to connections, by result'),
     dropped: deps.metrics.counter('ws_gateway_events_dropped_total', 'Events not delivered, by reason'),
@@ -85,7 +93,7 @@ export function createPipeline(deps: PipelineDeps): ProcessRecord {
   async function prepare(record: InboundRecord): Promise<PreparedRecord> {
     const parsed = parseEnvelope(record.value);
     if (!parsed.ok) {
-      skipped.inc({ topic: record.topic });
+      skipped.inc({ topic: record.topic, reason: 'unparseable' });
       log.warn('skipping unparseable record', { ...whereOf(record), reason: parsed.reason });
       return skip(parsed.reason);
     }
@@ -94,7 +102,7 @@ export function createPipeline(deps: PipelineDeps): ProcessRecord {
       plan = planDelivery(parsed.envelope, record.topic);
     } catch (err) {
       // A bug for one shape must not stall the partition: treat it as poison.
-      skipped.inc({ topic: record.topic });
+      skipped.inc({ topic: record.topic, reason: 'plan_failed' });
       log.error('skipping record: planning failed', {
         ...whereOf(record),
         eventId: parsed.envelope.event_id,
@@ -103,12 +111,41 @@ export function createPipeline(deps: PipelineDeps): ProcessRecord {
       return skip('plan failed');
     }
     events.inc({ topic: record.topic, event_type: plan.eventType });
-    const delivery = await prepareDelivery(deliveryDeps, plan);
-    const { eventType } = plan;
+    const { eventType, eventId } = plan;
+    /**
+     * A failure retrying cannot fix (a message that cannot be serialised, a Redis error reply such as
+     * WRONGTYPE) makes the record poison: skipped, logged, counted, never retried (docs/decisions.md
+     * D9). Anything else (Redis unreachable) rejects, and the caller retries the step.
+     */
+    const poisonOr = (err: unknown, step: 'prepare' | 'send'): RecordOutcome => {
+      if (isRetriable(err)) throw err;
+      skipped.inc({ topic: record.topic, reason: 'undeliverable' });
+      log.error('skipping record: it cannot be delivered', {
+        ...whereOf(record),
+        eventId,
+        eventType,
+        step,
+        err,
+      });
+      return { status: 'skipped', reason: 'undeliverable' };
+    };
+    let delivery: Awaited<ReturnType<typeof prepareDelivery>>;
+    try {
+      delivery = await prepareDelivery(deliveryDeps, plan);
+    } catch (err) {
+      const outcome = poisonOr(err, 'prepare');
+      return { recipients: [], barrier: false, deliver: async () => outcome };
+    }
     return {
       recipients: delivery.recipients,
       barrier: delivery.changesMembershipAfterSend,
-      deliver: async () => ({ status: 'delivered', eventType, ...(await delivery.send()) }),
+      deliver: async () => {
+        try {
+          return { status: 'delivered', eventType, ...(await delivery.send()) };
+        } catch (err) {
+          return poisonOr(err, 'send');
+        }
+      },
     };
   }
 

@@ -142,11 +142,31 @@ async function runSession(opts: ConsumerOptions, joined: () => void): Promise<vo
           value: message.value,
         }),
       );
+      // Set when `heartbeat()` throws: the group is rebalancing (or this member was fenced) and the
+      // partition may already belong to another member. Retrying on would push what the new owner
+      // pushes too, so every step in flight gives up; the error then goes to kafkajs, which commits
+      // what was resolved and rejoins. Unguarded, it escaped the retry loop and ended the process.
+      let interrupted: { readonly error: unknown } | undefined;
+      const beat = async (): Promise<boolean> => {
+        if (interrupted) return false;
+        try {
+          await heartbeat();
+          return true;
+        } catch (error) {
+          interrupted ??= { error };
+          logger.warn('heartbeat failed, giving the batch back', {
+            topic: batch.topic,
+            partition: batch.partition,
+            err: error,
+          });
+          return false;
+        }
+      };
       const complete = await deliverInOrder(records, prepare, {
         window,
         // Transient failures (Redis down) retry the same step of the same record with backoff: order
-        // is kept and nothing after it is resolved. Stopping interrupts the wait; the record is
-        // redelivered.
+        // is kept and nothing after it is resolved. Stopping or a rebalance interrupts the wait; the
+        // record is redelivered.
         attempt: async (offset, step) => {
           for (let attempt = 0; ; attempt++) {
             try {
@@ -160,18 +180,19 @@ async function runSession(opts: ConsumerOptions, joined: () => void): Promise<vo
                 attempt,
                 err,
               });
-              if (signal.aborted) return undefined;
+              if (signal.aborted || interrupted) return undefined;
               await sleep(Math.min(100 * 2 ** attempt, 5000));
-              await heartbeat();
+              if (!(await beat())) return undefined;
             }
           }
         },
         resolved: async (offset) => {
           resolveOffset(offset);
-          await heartbeat();
+          await beat();
         },
-        proceed: () => isRunning() && !isStale() && !signal.aborted,
+        proceed: () => isRunning() && !isStale() && !signal.aborted && !interrupted,
       });
+      if (interrupted) throw interrupted.error;
       if (!complete) return;
       await commitOffsetsIfNecessary();
       lag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(batch.offsetLag()));

@@ -1,3 +1,4 @@
+import { UndeliverableEventError } from '../errors';
 import type { Logger } from '../logger';
 import type { Counter } from '../metrics';
 import { type ClientPusher, MAX_PAYLOAD_BYTES, pushMany } from '../push/pusher';
@@ -60,7 +61,7 @@ async function recipientsOf(store: SessionStore, target: Target): Promise<string
 
 /**
  * A plan whose recipients are resolved: what remains is the sends and the membership changes that
- * follow them. Produced by {@link prepareDelivery}; {@link Delivery.send} is called once.
+ * follow them. Produced by {@link prepareDelivery}.
  */
 export interface Delivery {
   /** The connections `send()` pushes to (none when nobody is there or nothing is sent). */
@@ -70,7 +71,13 @@ export interface Delivery {
    * recipients must not be resolved before `send()` has settled.
    */
   readonly changesMembershipAfterSend: boolean;
-  /** Pushes with bounded concurrency (410 → cleanup), then the membership changes that follow. */
+  /**
+   * Pushes with bounded concurrency (410 → cleanup), then the membership changes that follow.
+   * Rejects when Redis fails on the way; called again, it resumes where it stopped: a recipient
+   * whose push already settled is not pushed again, a gone connection already cleaned up is not
+   * cleaned again, a membership change already applied is not applied again (docs/decisions.md D9).
+   * Resolves with the totals of all calls.
+   */
   send(): Promise<DeliveryOutcome>;
 }
 
@@ -106,20 +113,50 @@ export async function prepareDelivery(deps: DeliveryDeps, plan: DeliveryPlan): P
     ({ recipients, data } = await resolve(deps, plan, plan.message, ctx));
   }
   const after = plan.after;
+  const progress: Progress = {
+    settled: new Set(),
+    toCleanUp: [],
+    ok: 0,
+    failed: 0,
+    gone: 0,
+    afterApplied: 0,
+  };
   return {
     recipients: data === null ? [] : recipients,
     changesMembershipAfterSend: after.length > 0,
     async send() {
-      const outcome =
-        recipients.length === 0
-          ? EMPTY
-          : data === null
-            ? { ...EMPTY, recipients: recipients.length }
-            : await push(deps, recipients, data, ctx);
-      await applyMembership(store, after);
-      return outcome;
+      if (data !== null) await push(deps, recipients, data, ctx, progress);
+      // One at a time, in order (a join then a leave of the same room ends as "left"); each counted
+      // once applied, so a retry after a failure applies only what is left.
+      for (; progress.afterApplied < after.length; progress.afterApplied++)
+        await applyMembership(store, [after[progress.afterApplied]!]);
+      if (recipients.length === 0) return EMPTY;
+      const { ok, gone, failed } = progress;
+      return { recipients: recipients.length, ok, gone, failed };
     },
   };
+}
+
+/** What the sends of one delivery have done so far, kept across retries of `send()`. */
+interface Progress {
+  /** Recipients whose push settled (ok, gone or failed after the pusher's own retries). */
+  readonly settled: Set<string>;
+  /** Gone connections not yet cleaned up, in the order found. */
+  toCleanUp: string[];
+  ok: number;
+  failed: number;
+  gone: number;
+  /** Membership changes after the send already applied. */
+  afterApplied: number;
+}
+
+/** JSON of a message; a message that cannot be serialised (nested too deep) is poison, not a retry. */
+function serialise(body: Record<string, unknown>, ctx: EventContext): string {
+  try {
+    return JSON.stringify(body);
+  } catch (err) {
+    throw new UndeliverableEventError(`message of ${ctx.eventType} cannot be serialised`, { cause: err });
+  }
 }
 
 /** Recipients and the serialised message (`null` when it is over the API Gateway limit: not sent). */
@@ -145,7 +182,7 @@ async function resolve(
     if (logger.isDebugEnabled()) logger.debug('no recipients', { ...ctx, target: plan.target.kind });
     return { recipients, data: null };
   }
-  const data = JSON.stringify(body);
+  const data = serialise(body, ctx);
   if (Buffer.byteLength(data) > MAX_PAYLOAD_BYTES) {
     counters.dropped.inc({ reason: 'oversize' });
     logger.warn('event message over 128 KB not sent', {
@@ -163,25 +200,36 @@ async function push(
   recipients: readonly string[],
   data: string,
   ctx: EventContext,
-): Promise<DeliveryOutcome> {
+  progress: Progress,
+): Promise<void> {
   const { counters, logger } = deps;
-  const results = await pushMany(deps.pusher, recipients, data, { concurrency: deps.concurrency });
-  let ok = 0;
-  let failed = 0;
-  const gone: string[] = [];
-  for (const [connectionId, r] of results) {
-    if (r === 'ok') ok++;
-    else if (r === 'gone') gone.push(connectionId);
-    else {
-      failed++;
-      logger.warn('push failed', { ...ctx, connectionId, err: r });
+  const pending = recipients.filter((c) => !progress.settled.has(c));
+  if (pending.length > 0) {
+    const results = await pushMany(deps.pusher, pending, data, { concurrency: deps.concurrency });
+    let ok = 0;
+    let failed = 0;
+    const gone: string[] = [];
+    for (const [connectionId, r] of results) {
+      progress.settled.add(connectionId);
+      if (r === 'ok') ok++;
+      else if (r === 'gone') gone.push(connectionId);
+      else {
+        failed++;
+        logger.warn('push failed', { ...ctx, connectionId, err: r });
+      }
     }
+    progress.ok += ok;
+    progress.failed += failed;
+    progress.gone += gone.length;
+    progress.toCleanUp.push(...gone);
+    counters.deliveries.inc({ result: 'ok' }, ok);
+    counters.deliveries.inc({ result: 'gone' }, gone.length);
+    counters.deliveries.inc({ result: 'failed' }, failed);
+    if (logger.isDebugEnabled())
+      logger.debug('delivered', { ...ctx, recipients: pending.length, ok, gone: gone.length, failed });
   }
-  counters.deliveries.inc({ result: 'ok' }, ok);
-  counters.deliveries.inc({ result: 'gone' }, gone.length);
-  counters.deliveries.inc({ result: 'failed' }, failed);
-  for (const id of gone) await deps.onGone(id);
-  if (logger.isDebugEnabled())
-    logger.debug('delivered', { ...ctx, recipients: recipients.length, ok, gone: gone.length, failed });
-  return { recipients: recipients.length, ok, gone: gone.length, failed };
+  while (progress.toCleanUp.length > 0) {
+    await deps.onGone(progress.toCleanUp[0]!);
+    progress.toCleanUp.shift();
+  }
 }

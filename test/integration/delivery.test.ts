@@ -784,7 +784,7 @@ describe('poison records', () => {
     const outcome = await deliver(GAMES, value);
 
     expect(outcome.status).toBe('skipped');
-    expect(counter('ws_gateway_events_skipped_total', { topic: GAMES })).toBe(1);
+    expect(counter('ws_gateway_events_skipped_total', { topic: GAMES, reason: 'unparseable' })).toBe(1);
   });
 
   it('delivers the record after a poison one', async () => {
@@ -798,5 +798,152 @@ describe('poison records', () => {
     );
 
     expect(received(a1)).toEqual(['games.event.user_muted']);
+  });
+});
+
+/**
+ * A `room_state` whose room carries a value nested `depth` levels deep, as the raw JSON the backend
+ * would write: it parses and plans, and cannot be serialised again (JSON.stringify recurses).
+ */
+function deeplyNested(envelope: Envelope, depth: number): string {
+  return JSON.stringify(envelope).replace(
+    '"__deep__"',
+    `${'{"nested":'.repeat(depth)}{"end":true}${'}'.repeat(depth)}`,
+  );
+}
+
+describe('poison: records that retrying cannot fix (docs/decisions.md D9)', () => {
+  it('skips a room_state nested 5,000 levels deep (serialisation fails), counts it, and delivers the next record', async () => {
+    const alice = newUserId();
+    const a1 = await connect(alice);
+    const roomId = randomUUID();
+    const poison = deeplyNested(
+      gameEvent('room_state', audience.user(alice), {
+        room: { ...gameRoom(roomId, { players: [Number(alice)] }), extra: '__deep__' },
+      }),
+      5000,
+    );
+
+    const outcome = await deliver(GAMES, poison);
+    await deliver(
+      GAMES,
+      gameEvent('user_muted', audience.user(alice), { room_id: 'r', target_user_id: 7 }, null),
+    );
+
+    expect(outcome).toMatchObject({ status: 'skipped' });
+    expect(counter('ws_gateway_events_skipped_total', { topic: GAMES, reason: 'undeliverable' })).toBe(1);
+    expect(received(a1)).toEqual(['games.event.user_muted']);
+  });
+
+  it('skips a record whose routing Redis refuses for good (WRONGTYPE), and delivers the next one', async () => {
+    const alice = newUserId();
+    const a1 = await connect(alice);
+    const roomId = randomUUID();
+    // Someone else's data under the room's key: every read of its members is refused.
+    await redis.set(`${prefix}room:sockets:${roomId}`, 'not a set');
+
+    const outcome = await deliver(GAMES, turnChanged(roomId, 1));
+    await deliver(
+      GAMES,
+      gameEvent('user_muted', audience.user(alice), { room_id: 'r', target_user_id: 7 }, null),
+    );
+
+    expect(outcome).toMatchObject({ status: 'skipped' });
+    expect(counter('ws_gateway_events_skipped_total', { topic: GAMES, reason: 'undeliverable' })).toBe(1);
+    expect(received(a1)).toEqual(['games.event.user_muted']);
+  });
+});
+
+describe('a retry after a transient failure (docs/decisions.md D9)', () => {
+  /** The store, with `method` failing (as a Redis outage would) the first `times` calls. */
+  function failingFirst<K extends keyof SessionStore>(method: K, times = 1): SessionStore {
+    let left = times;
+    return new Proxy(store, {
+      get(target, key, receiver) {
+        const value = Reflect.get(target, key, receiver);
+        if (key !== method || typeof value !== 'function') return value;
+        return async (...args: unknown[]) => {
+          if (left-- > 0) throw new Error('Connection is closed.');
+          return (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        };
+      },
+    });
+  }
+
+  function pipelineOver(s: SessionStore): ProcessRecord {
+    return createPipeline({
+      config,
+      store: s,
+      publisher,
+      pusher,
+      metrics,
+      logger: silentLogger,
+      pushConcurrency: 8,
+      newId: randomUUID,
+      now: () => new Date(),
+    });
+  }
+
+  /** Prepares a record, then runs its delivery step until it succeeds, as the consumer's retry loop does. */
+  async function deliverRetrying(p: ProcessRecord, envelope: Envelope, attempts = 5): Promise<RecordOutcome> {
+    const prepared = await p.prepare!({
+      topic: GAMES,
+      partition: 0,
+      offset: String(offset++),
+      value: JSON.stringify(envelope),
+    });
+    let last: unknown;
+    for (let i = 0; i < attempts; i++) {
+      try {
+        return await prepared.deliver();
+      } catch (err) {
+        last = err;
+      }
+    }
+    throw last;
+  }
+
+  it('does not push again to the recipients that got the frame when the leave after the send failed', async () => {
+    const { alice, a1, a2, b1, roomId } = await (async () => {
+      const [alice, bob] = [newUserId(), newUserId()];
+      const [a1, a2, b1] = [await connect(alice), await connect(alice), await connect(bob)];
+      const roomId = randomUUID();
+      await joinViaRoomState(alice, roomId);
+      await joinViaRoomState(bob, roomId);
+      return { alice, a1, a2, b1, roomId };
+    })();
+    const flaky = pipelineOver(failingFirst('leaveRoom'));
+
+    await deliverRetrying(
+      flaky,
+      gameEvent('player_left', audience.room(roomId), {
+        room_id: roomId,
+        user_id: Number(alice),
+        username: 'A',
+      }),
+    );
+
+    for (const c of [a1, a2, b1])
+      expect(received(c).filter((t) => String(t).endsWith('.player_left'))).toHaveLength(1);
+    expect(await store.roomConnections(roomId)).toEqual([b1]);
+  });
+
+  it('does not push again to anyone when cleaning up a gone connection (410) failed', async () => {
+    const [alice, bob] = [newUserId(), newUserId()];
+    const [gone, a2, b1] = [await connect(alice), await connect(alice), await connect(bob)];
+    const roomId = randomUUID();
+    await joinViaRoomState(alice, roomId);
+    await joinViaRoomState(bob, roomId);
+    api.respond(gone, 410);
+    const flaky = pipelineOver(failingFirst('removeConnection'));
+    const before = [gone, a2, b1].map((c) => api.attempts(c));
+
+    const outcome = await deliverRetrying(flaky, turnChanged(roomId, 1));
+
+    expect([gone, a2, b1].map((c, i) => api.attempts(c) - before[i]!)).toEqual([1, 1, 1]);
+    expect(outcome).toMatchObject({ status: 'delivered', recipients: 3, ok: 2, gone: 1 });
+    // The retry finished the cleanup.
+    expect(sorted(await store.roomConnections(roomId))).toEqual(sorted([a2, b1]));
+    expect(await store.connectionsOfUsers([alice])).toEqual([a2]);
   });
 });

@@ -147,6 +147,28 @@ describe('events function (Lambda Kafka event source)', () => {
     ]);
   });
 
+  it('skips a record that can never be delivered (nested 5,000 levels deep) instead of failing the batch for ever', async () => {
+    const alice = newUserId();
+    const a1 = await connect(alice);
+    // Raw JSON as the backend would write it: it parses, and JSON.stringify cannot serialise it again.
+    const poison = JSON.stringify(
+      gameEvent('room_state', audience.user(alice), {
+        room: { ...gameRoom(randomUUID(), { players: [Number(alice)] }), extra: '__deep__' },
+      }),
+    ).replace('"__deep__"', `${'{"n":'.repeat(5000)}0${'}'.repeat(5000)}`);
+
+    const outcome = await handler(
+      mskEvent({ 2: [numbered(alice, 2, 1), poison, numbered(alice, 2, 2)] }),
+      context,
+    );
+
+    expect(outcome).toEqual({ records: 3, skipped: 1 });
+    expect(numbersAt(a1)).toEqual([
+      [2, 1],
+      [2, 2],
+    ]);
+  });
+
   it('keeps the order of each partition while the partitions of a batch run side by side', async () => {
     const alice = newUserId();
     const a1 = await connect(alice);

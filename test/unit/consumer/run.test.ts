@@ -54,7 +54,11 @@ function scriptedConsumer() {
      * Feeds one batch of `offsets` on games.events/0; returns the offsets resolved, in order (also
      * pushed to `resolved` as they are, for a test to look at while the batch runs).
      */
-    async batch(offsets: string[], resolved: string[] = []): Promise<string[]> {
+    async batch(
+      offsets: string[],
+      resolved: string[] = [],
+      heartbeat: () => Promise<void> = async () => {},
+    ): Promise<string[]> {
       const payload = {
         batch: {
           topic: 'games.events',
@@ -63,7 +67,7 @@ function scriptedConsumer() {
           offsetLag: () => '0',
         },
         resolveOffset: (o: string) => resolved.push(o),
-        heartbeat: async () => {},
+        heartbeat,
         commitOffsetsIfNecessary: async () => {},
         isRunning: () => true,
         isStale: () => false,
@@ -202,6 +206,92 @@ describe('runConsumer', () => {
     // 9 and what follows are redelivered after the restart.
     expect(resolved).toEqual(['8']);
     await service;
+  });
+
+  describe('when the group rebalances while a record is being retried (finding: heartbeat unguarded)', () => {
+    /** What kafkajs's `heartbeat()` throws while the group rebalances. */
+    const rebalancing = () =>
+      Object.assign(new Error('The group is rebalancing, so a rejoin is needed'), {
+        name: 'KafkaJSProtocolError',
+        type: 'REBALANCE_IN_PROGRESS',
+        code: 27,
+        retriable: false,
+      });
+
+    /** Collects unhandled rejections while `body` runs (and a little after): each one would end the process. */
+    async function unhandledDuring(body: () => Promise<void>): Promise<unknown[]> {
+      const seen: unknown[] = [];
+      const listener = (reason: unknown) => seen.push(reason);
+      process.on('unhandledRejection', listener);
+      try {
+        await body();
+        await new Promise((r) => setTimeout(r, 50));
+      } finally {
+        process.off('unhandledRejection', listener);
+      }
+      return seen;
+    }
+
+    it.each([
+      ['one record at a time', false],
+      ['records in flight together', true],
+    ])(
+      'lets no rejection escape, leaves the record unresolved and hands the rebalance to kafkajs (%s)',
+      async (_, twoStep) => {
+        const script = scriptedConsumer();
+        const controller = new AbortController();
+        let rebalance = false;
+        const seen: string[] = [];
+        const fail = (record: InboundRecord) => {
+          seen.push(record.offset);
+          if (record.offset === '2') {
+            // Redis went away, and the group starts rebalancing while the record backs off.
+            rebalance = true;
+            throw new Error('Connection is closed.');
+          }
+        };
+        const oneStep: ProcessRecord = async (record) => {
+          fail(record);
+          return delivered(record);
+        };
+        const prepare = async (record: InboundRecord): Promise<PreparedRecord> => ({
+          recipients: [`c${record.offset}`],
+          barrier: false,
+          deliver: async () => {
+            fail(record);
+            return delivered(record);
+          },
+        });
+        const processRecord = twoStep ? Object.assign(oneStep, { prepare }) : oneStep;
+        let settled = false;
+        const service = start(script.kafka, processRecord, controller.signal).finally(() => {
+          settled = true;
+        });
+        await script.started;
+        const resolved: string[] = [];
+        let outcome: unknown;
+
+        const unhandled = await unhandledDuring(async () => {
+          outcome = await script
+            .batch(['1', '2', '3'], resolved, async () => {
+              if (rebalance) throw rebalancing();
+            })
+            .then(
+              () => 'resolved',
+              (err: unknown) => err,
+            );
+        });
+
+        expect(unhandled).toEqual([]);
+        // kafkajs rejoins the group when eachBatch throws its rebalance error; 2 and 3 are redelivered.
+        expect(outcome).toMatchObject({ type: 'REBALANCE_IN_PROGRESS' });
+        expect(resolved).toEqual(['1']);
+        expect(seen.filter((o) => o === '2')).toHaveLength(1);
+        expect(settled).toBe(false);
+        controller.abort();
+        await expect(service).resolves.toBeUndefined();
+      },
+    );
   });
 
   describe('with a two-step pipeline (records of a partition in flight together)', () => {
