@@ -11,12 +11,13 @@
  *   and a pending `user_offline` is cancelled — nobody saw them go, so nobody is told they came back.
  * - A due departure is completed by whichever instance claims it first (`completeDueDepartures`).
  */
+import type { MembershipHooks } from '../events/deliver';
 import type { OutboundRecord } from '../kafka/publisher';
 import type { Identity } from '../protocol/envelope';
 import type { RedisClient } from '../redis';
 import { createDepartureStore, type Departure, type DepartureStore } from '../store/departures';
 import { isSpectatorsRoom } from '../store/keys';
-import { createMembershipOrder, type MembershipOrder } from '../store/membership-order';
+import { createMembershipOrder, eventTimeMs, type MembershipOrder } from '../store/membership-order';
 import { createReconnectStore, type ReconnectStore } from '../store/reconnect';
 import type { CleanupDeps } from './deps';
 import { playerDisconnectedCommand, presenceEvent, userConnectionEvent } from './system-events';
@@ -155,6 +156,23 @@ export async function leftRoom(
     deps.lifecycle.reconnect.forget(userId, roomId),
     deps.lifecycle.departures.cancelRooms(userId, [roomId]),
   ]);
+}
+
+/**
+ * The delivery pipeline's membership hooks: changes of a (room, user) pair in timestamp order, and
+ * a leave or a removed room voids the reconnection into it. An event whose timestamp cannot be
+ * read is not ordered (applied as it comes).
+ */
+export function membershipHooks(deps: Pick<CleanupDeps, 'lifecycle'>): MembershipHooks {
+  const { lifecycle } = deps;
+  return {
+    async admit(op, timestamp) {
+      const at = eventTimeMs(timestamp);
+      return at === undefined ? true : lifecycle.order.admit(op.roomId, op.userId, at);
+    },
+    left: (op) => leftRoom(deps, op.userId, op.roomId),
+    roomRemoved: (roomId) => lifecycle.reconnect.roomRemoved(roomId),
+  };
 }
 
 export interface CompletionOutcome {

@@ -166,7 +166,12 @@ async function authenticate(
     // For the old user this connection is gone: announce it as $disconnect would (D2, D7, D10).
     const { identity: old, wentOffline, rooms } = result.previous;
     records.push(
-      ...(await departureRecords(deps, input.connectionId, { identity: old, rooms, spectating: [], wentOffline })),
+      ...(await departureRecords(deps, input.connectionId, {
+        identity: old,
+        rooms,
+        spectating: [],
+        wentOffline,
+      })),
     );
   }
   // Back within the grace / reconnection window: into the old rooms now, and no flap of presence (D10).
@@ -191,7 +196,10 @@ async function returning(deps: GatewayDeps, connectionId: string, identity: Iden
   try {
     const back = await welcomeBack(deps, connectionId, identity);
     if (back.restoredRooms.length > 0)
-      deps.logger.info('connection put back into its rooms', { connectionId, rooms: back.restoredRooms.length });
+      deps.logger.info('connection put back into its rooms', {
+        connectionId,
+        rooms: back.restoredRooms.length,
+      });
     return back;
   } catch (err) {
     deps.logger.warn('reconnection data not applied', { connectionId, userId: identity.userId, err });

@@ -10,7 +10,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { createSigner, type CredentialsProvider } from '../aws/sigv4';
+import { type CredentialsProvider, createSigner } from '../aws/sigv4';
 import { defaultCredentials } from './pusher';
 
 /** `'open'`: 2xx; `'gone'`: 410; `'unknown'`: anything else, network failures included. */

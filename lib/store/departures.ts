@@ -99,7 +99,8 @@ function parseDeparture(json: string): Departure | null {
       return null;
     const identity: Identity = { userId: id.userId, username: id.username, roles: id.roles };
     if (d.kind === 'offline') return { kind: 'offline', identity };
-    if (d.kind === 'room' && typeof d.roomId === 'string') return { kind: 'room', identity, roomId: d.roomId };
+    if (d.kind === 'room' && typeof d.roomId === 'string')
+      return { kind: 'room', identity, roomId: d.roomId };
     return null;
   } catch {
     return null;

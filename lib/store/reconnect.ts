@@ -34,7 +34,11 @@ export interface ReconnectStoreOptions {
   readonly keyPrefix?: string;
 }
 
-export function createReconnectStore({ redis, ttlSecs, keyPrefix = '' }: ReconnectStoreOptions): ReconnectStore {
+export function createReconnectStore({
+  redis,
+  ttlSecs,
+  keyPrefix = '',
+}: ReconnectStoreOptions): ReconnectStore {
   const record = (userId: string, roomId: string) => `${keyPrefix}reconnect:${userId}:${roomId}`;
   const index = (userId: string) => `${keyPrefix}gw:reconnect:${userId}`;
   const removed = (roomId: string) => `${keyPrefix}gw:room-removed:${roomId}`;
@@ -47,7 +51,12 @@ export function createReconnectStore({ redis, ttlSecs, keyPrefix = '' }: Reconne
       const leftAt = new Date().toISOString();
       await Promise.all([
         ...roomIds.map((roomId) =>
-          redis.set(record(userId, roomId), JSON.stringify({ room_id: roomId, left_at: leftAt }), 'EX', ttlSecs),
+          redis.set(
+            record(userId, roomId),
+            JSON.stringify({ room_id: roomId, left_at: leftAt }),
+            'EX',
+            ttlSecs,
+          ),
         ),
         redis.sadd(index(userId), ...roomIds),
         redis.expire(index(userId), ttlSecs),

@@ -433,7 +433,10 @@ export function createSessionStore({
           redis.expire(keys.roomSockets(room), ttl),
         ]),
       );
-      const live = await r.wsgHsetx(keys.conn(connectionId), ...roomIds.flatMap((room) => [`r:${room}`, '1']));
+      const live = await r.wsgHsetx(
+        keys.conn(connectionId),
+        ...roomIds.flatMap((room) => [`r:${room}`, '1']),
+      );
       if (live === 1) return [...roomIds];
       await Promise.all(roomIds.map((room) => redis.srem(keys.roomSockets(room), connectionId)));
       return [];
