@@ -2,6 +2,9 @@
 const shared = {
   transform: { '^.+\\.(t|j)sx?$': ['@swc/jest'] },
   transformIgnorePatterns: ['/node_modules/(?!(@middy)/)'],
+  // @middy/core 7 is ESM-only (an `import` export condition and nothing for `require`): point jest's
+  // CommonJS resolver at the file; the transform above turns it into CommonJS.
+  moduleNameMapper: { '^@middy/(core|util)$': '<rootDir>/node_modules/@middy/$1/index.js' },
   testEnvironment: 'node',
   moduleFileExtensions: ['ts', 'js', 'json'],
 };

@@ -17,8 +17,8 @@ async function main(): Promise<void> {
   const config = getConfigOrExit();
   const logger = createLogger({ level: config.logLevel, base: { service: 'ws-gateway-consumer' } });
   const endpoint = orExit(() => requireManagementEndpoint(config));
-  const metrics = createMetrics();
-  const runtime = createRuntime(config, { logger, verifiesTokens: false });
+  const metrics = createMetrics({ processMetrics: true });
+  const runtime = createRuntime(config, { logger, verifiesTokens: false, metrics });
   const { deps, kafka } = runtime;
   const pusher = deps.pusherFor(endpoint);
   const processRecord = createPipeline({

@@ -5,7 +5,9 @@ import { getRuntime } from '../lib/runtime/container';
 import { managementEndpoint } from '../lib/runtime/endpoint';
 import type { WebSocketEvent } from '../lib/runtime/events';
 
-/** `$connect`: authenticate from query/header/cookie, register, trigger the welcome. */
+const REFUSAL_BODY: Partial<Record<number, string>> = { 401: 'Unauthorized', 403: 'Forbidden' };
+
+/** `$connect`: check the origin, authenticate from query/header/cookie, register, trigger the welcome. */
 export const handler = middy<WebSocketEvent, APIGatewayProxyResult>().handler(async (event) => {
   const { deps } = getRuntime();
   const { connectionId } = event.requestContext;
@@ -14,5 +16,5 @@ export const handler = middy<WebSocketEvent, APIGatewayProxyResult>().handler(as
     request: { headers: event.headers, queryStringParameters: event.queryStringParameters },
     endpoint: managementEndpoint(deps.config, event.requestContext),
   });
-  return { statusCode: result.statusCode, body: result.statusCode === 401 ? 'Unauthorized' : '' };
+  return { statusCode: result.statusCode, body: REFUSAL_BODY[result.statusCode] ?? '' };
 });

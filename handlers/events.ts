@@ -2,24 +2,30 @@ import middy from '@middy/core';
 import { requireManagementEndpoint } from '../lib/config';
 import { type BatchOutcome, type KafkaSourceEvent, processKafkaEvent } from '../lib/consumer/lambda';
 import { createPipeline, type ProcessRecord } from '../lib/consumer/pipeline';
-import { createMetrics } from '../lib/metrics';
 import { getRuntime } from '../lib/runtime/container';
 
 let processRecord: ProcessRecord | undefined;
+
+/** Time kept back from in-place retries for what is in flight to finish before the Lambda timeout. */
+const RETRY_MARGIN_MS = 15_000;
 
 /**
  * The event pipeline behind a Lambda Kafka event source (MSK or self-managed Kafka), for deployed
  * stages. The same pipeline as consumers/events.ts; the Management API endpoint comes from
  * WS_MANAGEMENT_ENDPOINT (there is no WebSocket request context here).
  */
-export const handler = middy<KafkaSourceEvent, BatchOutcome>().handler(async (event) => {
-  const { deps } = getRuntime();
+export const handler = middy<KafkaSourceEvent, BatchOutcome>().handler(async (event, context) => {
+  const { deps, metrics } = getRuntime();
   const endpoint = requireManagementEndpoint(deps.config);
   processRecord ??= createPipeline({
     ...deps,
     pusher: deps.pusherFor(endpoint),
-    metrics: createMetrics(),
+    metrics,
     pushConcurrency: deps.config.push.concurrency,
   });
-  return processKafkaEvent(event, processRecord);
+  // Retries in place stop well before the timeout, so a batch that keeps failing is given back
+  // (and retried by Lambda) rather than cut off mid-delivery.
+  return processKafkaEvent(event, processRecord, {
+    timeLeftMs: () => context.getRemainingTimeInMillis() - RETRY_MARGIN_MS,
+  });
 });

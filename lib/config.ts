@@ -1,3 +1,5 @@
+import { normalizeOrigin, type OriginPolicy } from './auth/origins';
+
 /**
  * Configuration: every environment variable the gateway reads, parsed and validated once.
  *
@@ -57,6 +59,12 @@ export interface Config {
     readonly secret?: string;
     readonly allowUnverified: boolean;
     readonly cookieName: string;
+    /** `JWT_ISSUER`: required `iss` of every token, when set. */
+    readonly issuer?: string;
+    /** `JWT_AUDIENCE`: required `aud` of every token, when set. */
+    readonly audience?: string;
+    /** `WS_ALLOWED_ORIGINS`, or what an unset list means in this stage (docs/decisions.md D8). */
+    readonly origins: OriginPolicy;
   };
   readonly aws: {
     readonly region: string;
@@ -203,6 +211,28 @@ function sasl(env: Env): Config['kafka']['sasl'] {
   return { mechanism: m, username, password };
 }
 
+/**
+ * `WS_ALLOWED_ORIGINS` (comma-separated origins). Unset: any origin with cookie binding under stage
+ * `local` (`npm start`), and no cookie binding at all in deployed stages (docs/decisions.md D8).
+ */
+function origins(env: Env, stage: string): OriginPolicy {
+  const raw = optional(env, 'WS_ALLOWED_ORIGINS');
+  if (raw === undefined) return stage === 'local' ? { kind: 'any' } : { kind: 'unset' };
+  const list = new Set<string>();
+  for (const entry of raw.split(',')) {
+    if (entry.trim() === '') continue;
+    const origin = normalizeOrigin(entry);
+    if (origin === undefined)
+      throw new ConfigError(
+        'WS_ALLOWED_ORIGINS',
+        `expected origins like https://example.com, got "${entry.trim()}"`,
+      );
+    list.add(origin);
+  }
+  if (list.size === 0) throw new ConfigError('WS_ALLOWED_ORIGINS', 'no origin given');
+  return { kind: 'list', origins: list };
+}
+
 export function loadConfig(env: Env): Config {
   const stage = str(env, 'STAGE', 'dev');
   const config: Config = {
@@ -237,6 +267,9 @@ export function loadConfig(env: Env): Config {
       secret: optional(env, 'JWT_SECRET'),
       allowUnverified: bool(env, 'AUTH_ALLOW_UNVERIFIED', false),
       cookieName: str(env, 'AUTH_COOKIE_NAME', 'auth_token'),
+      issuer: optional(env, 'JWT_ISSUER'),
+      audience: optional(env, 'JWT_AUDIENCE'),
+      origins: origins(env, stage),
     },
     aws: {
       region: str(env, 'AWS_REGION', 'us-east-1'),

@@ -3,7 +3,9 @@
  *
  * Redis: REDIS_URL (or REDIS_HOST…) when set, else an embedded throwaway redis-server.
  * Kafka: KAFKA_BROKERS (or KAFKA_HOST…) when set, else librdkafka's mock cluster through kcat.
- * Then serverless-offline (in-process handlers) and the event consumer, each its own process.
+ * Then serverless-offline (in-process handlers) and the event consumer, each its own process, and,
+ * with the embedded Kafka (or DEV_BACKEND=true), the dev backend (scripts/dev-backend.ts) that
+ * answers chat and game commands, so the demo page at http://127.0.0.1:9997/ shows the whole loop.
  * Waits until all are ready, prints one banner, and on Ctrl-C / SIGTERM stops every child.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -90,6 +92,24 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
   fail(what, `not ready within ${Math.round(timeoutMs / 1000)} s; see ${logDir}`);
 }
 
+/** Resolves true once `child` printed `text` on stdout (its structured "ready" log line). */
+function printed(child: ChildProcess, text: string): () => Promise<boolean> {
+  let seen = false;
+  let tail = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    tail = (tail + d.toString()).slice(-4096);
+    if (tail.includes(text)) seen = true;
+  });
+  return async () => seen;
+}
+
+/** DEV_BACKEND: `true` / `false`, else on exactly when Kafka is the embedded mock cluster. */
+function devBackendWanted(value: string | undefined, externalKafka: boolean): boolean {
+  if (value === undefined || value === '') return !externalKafka;
+  if (value === 'true' || value === 'false') return value === 'true';
+  fail('configuration', `DEV_BACKEND must be true or false (got "${value}")`);
+}
+
 async function httpOk(url: string): Promise<boolean> {
   const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
   return res.ok;
@@ -138,6 +158,7 @@ async function main() {
   };
   const externalRedis = Boolean(env.REDIS_URL || env.REDIS_HOST);
   const externalKafka = Boolean(env.KAFKA_BROKERS || env.KAFKA_HOST);
+  const withBackend = devBackendWanted(env.DEV_BACKEND, externalKafka);
   const started = Date.now();
   const [redisUrl, brokers] = await Promise.all([
     externalRedis ? Promise.resolve(loadConfig(env).redis.url) : embedded('redis', () => startRedis()),
@@ -157,16 +178,24 @@ async function main() {
 
   spawnPart('offline', bin('serverless'), ['offline', 'start', '--stage', 'local'], env);
   spawnPart('consumer', bin('tsx'), [path.join(root, 'consumers', 'events.ts')], env);
+  const backendReady = withBackend
+    ? printed(
+        spawnPart('backend', bin('tsx'), [path.join(root, 'scripts', 'dev-backend.ts')], env),
+        'dev backend ready',
+      )
+    : undefined;
 
   await Promise.all([
     waitFor('serverless-offline', () => httpOk(`http://127.0.0.1:${httpPort}/health`), 90_000),
     waitFor('consumer', () => httpOk(`http://127.0.0.1:${metricsPort}/ready`), 90_000),
+    ...(backendReady ? [waitFor('dev backend', backendReady, 90_000)] : []),
   ]);
   if (stopping) return;
   const secs = ((Date.now() - started) / 1000).toFixed(1);
   const redisShown = redisUrl.replace(/\/\/[^@/]*@/, '//***@');
   say('');
   say(`ws-gateway is running (ready in ${secs} s)`);
+  say(`  Demo page     http://127.0.0.1:${httpPort}/   (open it in two windows)`);
   say(`  WebSocket     ws://127.0.0.1:${wsPort}`);
   say(`  Health        http://127.0.0.1:${httpPort}/health`);
   say(`  Ready         http://127.0.0.1:${httpPort}/ready`);
@@ -179,7 +208,10 @@ async function main() {
     `  Auth          credential form ${env.AUTH_ALLOW_UNVERIFIED === 'true' ? 'allowed' : 'off'}; dev HS256 secret in .dev/jwt-secret`,
   );
   say(
-    `  Logs          ${path.relative(root, logDir)}/offline.log, consumer.log (START_VERBOSE=1 to stream them here)`,
+    `  Dev backend   ${withBackend ? 'on: answers chat and game commands (DEV_BACKEND=false to bring your own)' : 'off (DEV_BACKEND=true to run it against this Kafka)'}`,
+  );
+  say(
+    `  Logs          ${path.relative(root, logDir)}/offline.log, consumer.log${withBackend ? ', backend.log' : ''} (START_VERBOSE=1 to stream them here)`,
   );
   say('Press Ctrl-C to stop.');
 }

@@ -16,9 +16,19 @@ export class TokenError extends Error {
   }
 }
 
+/** What a verified token says about its user. */
+export interface TokenClaims {
+  /** `sub`: a positive integer, as a decimal string. */
+  readonly userId: string;
+  /** The `username` claim; absent when the token has none (or an empty one). */
+  readonly username?: string;
+  /** The `roles` claim's strings, `[]` when absent. */
+  readonly roles: readonly string[];
+}
+
 export interface TokenVerifier {
-  /** Verifies a JWT and returns the identity it carries; throws `TokenError`. */
-  verify(token: string): Identity;
+  /** Verifies a JWT and returns its claims; throws `TokenError`. */
+  verify(token: string): TokenClaims;
   /** True when at least one key is configured. */
   readonly hasKeys: boolean;
 }
@@ -28,56 +38,94 @@ export interface VerifierOptions {
   publicKey?: string;
   /** HS256 shared secret. */
   secret?: string;
+  /** When set, `iss` must equal it (`JWT_ISSUER`). */
+  issuer?: string;
+  /** When set, `aud` must contain it (`JWT_AUDIENCE`). */
+  audience?: string;
   clockToleranceSecs?: number;
+  /** Longer tokens are rejected before any decoding (a session JWT is well under 1 KiB). */
+  maxTokenLength?: number;
+}
+
+/** The largest user id the platform issues (a signed 64-bit integer). */
+const MAX_USER_ID = 9223372036854775807n;
+
+/**
+ * `sub` as a user id: a JSON integer ≥ 1, or a string of decimal digits without leading zeros
+ * (1 … 2^63−1). Anything else (0, negatives, "", "abc", "007", 1.5) names no user.
+ */
+export function userIdFromSub(sub: unknown): string | undefined {
+  if (typeof sub === 'number') return Number.isSafeInteger(sub) && sub >= 1 ? String(sub) : undefined;
+  if (typeof sub === 'string' && /^[1-9]\d{0,18}$/.test(sub) && BigInt(sub) <= MAX_USER_ID) return sub;
+  return undefined;
 }
 
 /**
- * JWT verification (D2): each configured key accepts only its own algorithm (RS256 for the
- * public key, HS256 for the secret); `none` and any algorithm without a key are rejected;
- * `exp` is required (60 s leeway); `sub` may be a string or an integer.
+ * JWT verification (docs/decisions.md D2): each configured key accepts only its own algorithm
+ * (RS256 for the public key, HS256 for the secret); `none` and any algorithm without a key are
+ * rejected; `exp` is required (60 s leeway), `nbf` honoured; `sub` is a positive integer user id;
+ * `iss` / `aud` are checked when configured.
  */
 export function createTokenVerifier({
   publicKey,
   secret,
+  issuer,
+  audience,
   clockToleranceSecs = 60,
+  maxTokenLength = 8192,
 }: VerifierOptions): TokenVerifier {
-  const keyFor: Partial<Record<Algorithm, string>> = {};
-  if (publicKey) keyFor.RS256 = publicKey;
-  if (secret) keyFor.HS256 = secret;
+  // A Map, not an object: the algorithm comes from the token, and `keyFor["constructor"]` on a
+  // plain object reaches Object.prototype.
+  const keyFor = new Map<string, string>();
+  if (publicKey) keyFor.set('RS256', publicKey);
+  if (secret) keyFor.set('HS256', secret);
 
   return {
-    hasKeys: Object.keys(keyFor).length > 0,
+    hasKeys: keyFor.size > 0,
     verify(token) {
+      if (token.length > maxTokenLength) throw new TokenError('InvalidToken');
       const decoded = jwt.decode(token, { complete: true });
       if (!decoded || typeof decoded.payload === 'string') throw new TokenError('InvalidToken');
-      const alg = decoded.header.alg as Algorithm;
-      const key = keyFor[alg];
-      if (!key) throw new TokenError('InvalidAlgorithm');
+      const alg: unknown = decoded.header.alg;
+      const key = typeof alg === 'string' ? keyFor.get(alg) : undefined;
+      if (key === undefined) throw new TokenError('InvalidAlgorithm');
       let claims: JwtPayload;
       try {
         claims = jwt.verify(token, key, {
-          algorithms: [alg],
+          algorithms: [alg as Algorithm],
           clockTolerance: clockToleranceSecs,
+          ...(issuer !== undefined ? { issuer } : {}),
+          ...(audience !== undefined ? { audience } : {}),
         }) as JwtPayload;
       } catch (err) {
-        const e = err as Error;
-        if (e.name === 'TokenExpiredError') throw new TokenError('ExpiredSignature', { cause: err });
-        if (/signature/i.test(e.message)) throw new TokenError('InvalidSignature', { cause: err });
-        throw new TokenError('InvalidToken', { cause: err });
+        throw new TokenError(reasonOf(err as Error), { cause: err });
       }
       if (typeof claims.exp !== 'number') throw new TokenError('Missing required claim: exp');
-      const sub: unknown = claims.sub;
-      let userId: string;
-      if (typeof sub === 'string' && sub !== '') userId = sub;
-      else if (typeof sub === 'number' && Number.isSafeInteger(sub)) userId = String(sub);
-      else throw new TokenError('InvalidSubject');
-      const username = typeof claims.username === 'string' ? claims.username : 'unknown';
+      const userId = userIdFromSub(claims.sub);
+      if (userId === undefined) throw new TokenError('InvalidSubject');
+      const username =
+        typeof claims.username === 'string' && claims.username !== '' ? claims.username : undefined;
       const roles = Array.isArray(claims.roles)
         ? claims.roles.filter((r): r is string => typeof r === 'string')
         : [];
-      return { userId, username, roles };
+      return username === undefined ? { userId, roles } : { userId, username, roles };
     },
   };
+}
+
+/** The names the Rust gateway's verifier used, so clients see the same reasons. */
+function reasonOf(e: Error): string {
+  if (e.name === 'TokenExpiredError') return 'ExpiredSignature';
+  if (e.name === 'NotBeforeError') return 'ImmatureSignature';
+  if (/^jwt issuer invalid/.test(e.message)) return 'InvalidIssuer';
+  if (/^jwt audience invalid/.test(e.message)) return 'InvalidAudience';
+  if (/signature/i.test(e.message)) return 'InvalidSignature';
+  return 'InvalidToken';
+}
+
+/** The identity of `system.authenticate`'s token form: `username` defaults to "unknown" (D2). */
+export function tokenIdentity(claims: TokenClaims): Identity {
+  return { userId: claims.userId, username: claims.username ?? 'unknown', roles: claims.roles };
 }
 
 /** Reads the RS256 key file if it exists; a missing default path is not an error (HS256 may be used). */
@@ -86,52 +134,5 @@ export function readPublicKey(path: string): string | undefined {
     return readFileSync(path, 'utf8');
   } catch {
     return undefined;
-  }
-}
-
-/** Where a token can come from at `$connect` (D2). */
-export interface ConnectRequest {
-  readonly queryStringParameters?: Record<string, string | undefined> | null;
-  readonly headers?: Record<string, string | undefined> | null;
-}
-
-/**
- * Finds a token presented at connect time: `?token=`, `Authorization: Bearer`, then the session
- * cookie. Returns undefined when none was presented.
- */
-export function tokenFromConnect(req: ConnectRequest, cookieName: string): string | undefined {
-  const q = req.queryStringParameters?.token;
-  if (q) return q;
-  const headers = req.headers ?? {};
-  let authorization: string | undefined;
-  let cookie: string | undefined;
-  for (const [name, value] of Object.entries(headers)) {
-    const n = name.toLowerCase();
-    if (n === 'authorization') authorization = value;
-    else if (n === 'cookie') cookie = value;
-  }
-  const bearer = authorization && /^Bearer\s+(.+)$/i.exec(authorization.trim());
-  if (bearer?.[1]) return bearer[1].trim();
-  if (cookie) {
-    for (const part of cookie.split(';')) {
-      const eq = part.indexOf('=');
-      if (eq > 0 && part.slice(0, eq).trim() === cookieName) {
-        const v = part.slice(eq + 1).trim();
-        if (v) return decodeCookieValue(v);
-      }
-    }
-  }
-  return undefined;
-}
-
-/**
- * Cookie values are usually percent-encoded; one that is not valid percent-encoding is still a
- * presented token (it will fail verification: 401), never a reason to fail the whole `$connect`.
- */
-function decodeCookieValue(value: string): string {
-  try {
-    return decodeURIComponent(value);
-  } catch {
-    return value;
   }
 }

@@ -11,8 +11,16 @@ export function startMetricsServer(opts: {
   const server = http.createServer((req, res) => {
     const url = req.url ?? '/';
     if (url.startsWith('/metrics')) {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-      res.end(opts.metrics.render());
+      opts.metrics.render().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': opts.metrics.contentType });
+          res.end(text);
+        },
+        () => {
+          res.writeHead(500);
+          res.end();
+        },
+      );
     } else if (url.startsWith('/ready')) {
       const ready = opts.isReady();
       res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' });

@@ -74,6 +74,10 @@ export function createPipeline(deps: PipelineDeps): ProcessRecord {
     deliveries: deps.metrics.counter('ws_gateway_deliveries_total', 'Pushes to connections, by result'),
     dropped: deps.metrics.counter('ws_gateway_events_dropped_total', 'Events not delivered, by reason'),
   };
+  const latency = deps.metrics.histogram(
+    'ws_gateway_delivery_latency_seconds',
+    "From the event's timestamp (produced) to the end of its pushes, for events pushed to someone",
+  );
   const cleanupLog = deps.logger.child({ component: 'cleanup' });
   const deliveryDeps = {
     store: deps.store,
@@ -114,6 +118,7 @@ export function createPipeline(deps: PipelineDeps): ProcessRecord {
     }
     events.inc({ topic: record.topic, event_type: plan.eventType });
     const { eventType, eventId } = plan;
+    const producedAt = Date.parse(parsed.envelope.timestamp);
     /**
      * A failure retrying cannot fix (a message that cannot be serialised, a Redis error reply such as
      * WRONGTYPE) makes the record poison: skipped, logged, counted, never retried (docs/decisions.md
@@ -143,7 +148,11 @@ export function createPipeline(deps: PipelineDeps): ProcessRecord {
       barrier: delivery.changesMembershipAfterSend,
       deliver: async () => {
         try {
-          return { status: 'delivered', eventType, ...(await delivery.send()) };
+          const outcome = await delivery.send();
+          // Clamped: a producer's clock ahead of ours must not record a negative latency.
+          if (outcome.ok > 0 && Number.isFinite(producedAt))
+            latency.observe({ topic: record.topic }, Math.max(0, Date.now() - producedAt) / 1000);
+          return { status: 'delivered', eventType, ...outcome };
         } catch (err) {
           return poisonOr(err, 'send');
         }

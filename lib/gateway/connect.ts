@@ -1,4 +1,4 @@
-import { type ConnectRequest, TokenError, tokenFromConnect } from '../auth/verifier';
+import { authorizeUpgrade, type ConnectRequest } from '../auth/upgrade';
 import type { Identity } from '../protocol/envelope';
 import type { GatewayDeps } from './deps';
 
@@ -10,30 +10,47 @@ export interface ConnectInput {
 }
 
 export interface ConnectResult {
-  readonly statusCode: 200 | 401 | 500;
+  readonly statusCode: 200 | 401 | 403 | 500;
   readonly identity: Identity | null;
 }
 
 /**
- * `$connect`: binds the connection to a verified identity when a token is presented (D2), records
- * it in Redis (anonymous connections too: broadcast reaches them), and triggers the welcome.
- * A token that was presented but does not verify rejects the upgrade with 401.
+ * `$connect`: refuses foreign browser origins (403), binds the connection to a verified identity
+ * when a token is presented (docs/decisions.md D2, D8), records it in Redis (anonymous connections
+ * too: broadcast reaches them), and triggers the welcome. An invalid `?token=` or Bearer token
+ * rejects the upgrade with 401; an invalid session cookie is ignored (logged and counted).
  */
 export async function handleConnect(deps: GatewayDeps, input: ConnectInput): Promise<ConnectResult> {
   const log = deps.logger.child({ connectionId: input.connectionId });
-  const token = tokenFromConnect(input.request, deps.config.auth.cookieName);
-  let bound: Identity | null = null;
-  if (token !== undefined) {
-    try {
-      bound = deps.verifier.verify(token);
-    } catch (err) {
-      if (err instanceof TokenError) {
-        log.info('connect rejected: invalid token', { reason: err.reason });
-        return { statusCode: 401, identity: null };
-      }
-      throw err;
-    }
+  const { auth } = deps.config;
+  const decision = authorizeUpgrade(
+    { verifier: deps.verifier, origins: auth.origins, cookieName: auth.cookieName },
+    input.request,
+  );
+  if (decision.status === 403) {
+    deps.metrics.counter('ws_gateway_connect_refused_total', 'Upgrades refused, by reason').inc({
+      reason: 'origin',
+    });
+    log.info('connect refused: origin not allowed', { origin: decision.origin.slice(0, 200) });
+    return { statusCode: 403, identity: null };
   }
+  if (decision.status === 401) {
+    deps.metrics.counter('ws_gateway_connect_refused_total', 'Upgrades refused, by reason').inc({
+      reason: `invalid_${decision.source}_token`,
+    });
+    log.info('connect rejected: invalid token', { source: decision.source, reason: decision.reason });
+    return { statusCode: 401, identity: null };
+  }
+  if (decision.cookieIgnored) {
+    deps.metrics
+      .counter('ws_gateway_connect_cookie_ignored_total', 'Session cookies that did not bind, by reason')
+      .inc({ reason: decision.cookieIgnored.reason });
+    log.info('session cookie ignored', {
+      reason: decision.cookieIgnored.reason,
+      detail: decision.cookieIgnored.detail,
+    });
+  }
+  const bound = decision.bound;
   await deps.store.registerConnection(input.connectionId, { connectedAt: deps.now(), bound });
   try {
     await deps.welcome.trigger({ connectionId: input.connectionId, endpoint: input.endpoint });
@@ -41,6 +58,6 @@ export async function handleConnect(deps: GatewayDeps, input: ConnectInput): Pro
     // Not fatal: the first message the client sends makes $default deliver the welcome.
     log.warn('welcome trigger failed', { err });
   }
-  log.info('connected', { boundUserId: bound?.userId });
+  log.info('connected', { boundUserId: bound?.userId, boundBy: bound ? decision.source : undefined });
   return { statusCode: 200, identity: bound };
 }

@@ -2,6 +2,7 @@ import type { TokenVerifier } from '../auth/verifier';
 import type { Config } from '../config';
 import type { EventPublisher } from '../kafka/publisher';
 import type { Logger } from '../logger';
+import type { Metrics } from '../metrics';
 import type { ClientPusher } from '../push/pusher';
 import type { SessionStore } from '../store/session-store';
 import type { LifecycleStores } from './lifecycle';
@@ -33,6 +34,8 @@ export interface GatewayDeps extends EnvelopeContext {
   readonly pusherFor: (endpoint: string) => ClientPusher;
   readonly welcome: WelcomeTrigger;
   readonly logger: Logger;
+  /** Counters of what the gateway refused or ignored (auth, origins), named like the consumer's. */
+  readonly metrics: Metrics;
 }
 
 /** The subset needed to clean a connection up (shared by `$disconnect` and the consumer's 410 path). */

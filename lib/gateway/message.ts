@@ -1,4 +1,4 @@
-import { TokenError } from '../auth/verifier';
+import { TokenError, tokenIdentity } from '../auth/verifier';
 import { ClientError, DependencyError, notAuthenticated, tooLarge } from '../errors';
 import type { OutboundRecord } from '../kafka/publisher';
 import {
@@ -114,12 +114,29 @@ async function forward(
   return undefined;
 }
 
-/** D2: token, or the credential form when bound to the same user or explicitly allowed. */
-function resolveIdentity(deps: GatewayDeps, gate: MessageGate, msg: AuthenticateMessage): Identity {
+/** Longest username taken from a client (docs/decisions.md D8). */
+const MAX_CLIENT_USERNAME = 64;
+const clip = (text: string, max: number) => {
+  const chars = [...text];
+  return chars.length <= max ? text : chars.slice(0, max).join('');
+};
+
+/**
+ * docs/decisions.md D2, D8: a token, or the credential form when the connection is bound to that
+ * user (identity and roles from the token; the client's username only when the token has none) or
+ * unverified credentials are explicitly allowed. A mismatch on a bound connection also ends the
+ * binding, so a page holding a bound connection gets one guess at the bound user id, not many.
+ */
+async function resolveIdentity(
+  deps: GatewayDeps,
+  input: MessageInput,
+  gate: MessageGate,
+  msg: AuthenticateMessage,
+): Promise<Identity> {
   if (msg.token !== undefined) {
     if (msg.token === '') throw notAuthenticated();
     try {
-      return deps.verifier.verify(msg.token);
+      return tokenIdentity(deps.verifier.verify(msg.token));
     } catch (err) {
       if (err instanceof TokenError) {
         throw new ClientError('MESSAGE_ERROR', `Authentication failed: ${err.message}`, { cause: err });
@@ -132,9 +149,25 @@ function resolveIdentity(deps: GatewayDeps, gate: MessageGate, msg: Authenticate
   if (userId === undefined || username === undefined || userId === '' || userId === '0')
     throw notAuthenticated();
   if (gate.bound) {
-    if (gate.bound.userId !== userId)
+    if (gate.bound.userId !== userId) {
+      await deps.store.dropBinding(input.connectionId);
+      deps.metrics
+        .counter(
+          'ws_gateway_auth_identity_mismatch_total',
+          'Credential forms naming another user than the bound one',
+        )
+        .inc();
+      deps.logger.warn('identity mismatch on a bound connection: binding dropped', {
+        connectionId: input.connectionId,
+        boundUserId: gate.bound.userId,
+      });
       throw new ClientError('MESSAGE_ERROR', 'Authentication failed: identity mismatch');
-    return { userId, username, roles: gate.bound.roles };
+    }
+    return {
+      userId,
+      username: gate.bound.username || clip(username, MAX_CLIENT_USERNAME),
+      roles: gate.bound.roles,
+    };
   }
   if (!deps.config.auth.allowUnverified) {
     throw new ClientError('MESSAGE_ERROR', 'Authentication failed: a verified token is required');
@@ -148,7 +181,7 @@ async function authenticate(
   gate: MessageGate,
   msg: AuthenticateMessage,
 ): Promise<MessageReply> {
-  const identity = resolveIdentity(deps, gate, msg);
+  const identity = await resolveIdentity(deps, input, gate, msg);
   const result = await deps.store.authenticate(
     input.connectionId,
     identity,

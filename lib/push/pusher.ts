@@ -123,9 +123,20 @@ export interface PusherOptions {
    */
   readonly credentials?: CredentialsProvider;
   readonly hooks?: PusherHooks;
+  /**
+   * A connection whose push got no answer at all, retries included (every attempt timed out or
+   * failed on the network), is suspended for this long: pushes to it fail at once (a retriable
+   * `PushError` with `errorType` `'Suspended'` and no attempt made) instead of each waiting
+   * `(maxRetries + 1) · timeoutMs`. Without it one stuck connection holds back every later event of
+   * its rooms — and, once the consumer's window of records in flight is full, of its partition.
+   * 429 and 5xx answer quickly and never suspend. 0 disables. Default 10 000 ms.
+   */
+  readonly suspendUnansweredMs?: number;
 }
 
 const MAX_BACKOFF_MS = 2000;
+/** Suspended connections remembered at most; expired ones are dropped first, then the oldest. */
+const MAX_SUSPENDED = 10_000;
 
 /** What an HTTP status means for a push. The single place that decides it. */
 export type Verdict = PushResult | 'retry' | 'fail';
@@ -167,9 +178,27 @@ interface PusherCore {
   readonly backoffBaseMs: number;
   readonly hooks: PusherHooks | undefined;
   readonly logger: Logger;
+  readonly suspendMs: number;
+  /** Connection id → until when (`performance.now()`) pushes to it fail at once. */
+  readonly suspended: Map<string, number>;
   inFlight: number;
   closed: boolean;
   drained: (() => void) | undefined;
+}
+
+/** Remembers that a push to `connectionId` got no answer at all (see `suspendUnansweredMs`). */
+function suspend(core: PusherCore, connectionId: string): void {
+  const now = performance.now();
+  if (core.suspended.size >= MAX_SUSPENDED) {
+    for (const [id, until] of core.suspended) if (until <= now) core.suspended.delete(id);
+    if (core.suspended.size >= MAX_SUSPENDED) core.suspended.delete(core.suspended.keys().next().value!);
+  }
+  core.suspended.delete(connectionId);
+  core.suspended.set(connectionId, now + core.suspendMs);
+  core.logger.warn('push got no answer after its retries; connection suspended', {
+    connectionId,
+    suspendMs: core.suspendMs,
+  });
 }
 
 /**
@@ -274,6 +303,14 @@ class PushJob implements PushAttempt {
   private settle(outcome: PushResult | PushError): void {
     const { core } = this;
     if (--core.inFlight === 0) core.drained?.();
+    if (
+      outcome instanceof PushError &&
+      outcome.retriable &&
+      outcome.statusCode === undefined &&
+      core.suspendMs > 0 &&
+      !core.closed
+    )
+      suspend(core, this.connectionId);
     const onOutcome = core.hooks?.onOutcome;
     if (onOutcome) {
       const durationMs = performance.now() - this.started;
@@ -321,6 +358,8 @@ export function createRetryingPusher(
     backoffBaseMs: opts.backoffBaseMs ?? 25,
     hooks: opts.hooks,
     logger: opts.logger.child({ component: 'pusher' }),
+    suspendMs: opts.suspendUnansweredMs ?? 10_000,
+    suspended: new Map(),
     inFlight: 0,
     closed: false,
     drained: undefined,
@@ -334,6 +373,22 @@ export function createRetryingPusher(
       return Promise.reject(
         new PushError('pusher is closed', { retriable: false, connectionId, attempts: 0 }),
       );
+    }
+    if (core.suspended.size > 0) {
+      const until = core.suspended.get(connectionId);
+      if (until !== undefined) {
+        if (performance.now() < until) {
+          return Promise.reject(
+            new PushError(`push to ${connectionId} not sent: suspended after pushes that got no answer`, {
+              retriable: true,
+              connectionId,
+              attempts: 0,
+              errorType: 'Suspended',
+            }),
+          );
+        }
+        core.suspended.delete(connectionId);
+      }
     }
     core.inFlight++;
     const started = core.hooks?.onOutcome ? performance.now() : 0;
@@ -359,7 +414,8 @@ export function createRetryingPusher(
  *
  * 2xx ⇒ `'ok'`; 410 ⇒ `'gone'`; 429, 5xx, timeouts and connection errors are retried with
  * exponential backoff and full jitter, at most `maxRetries` times, then rejected as a retriable
- * `PushError`; any other status is rejected at once as non-retriable. A retry after a network error
+ * `PushError`; any other status is rejected at once as non-retriable. A connection whose push got
+ * no answer at all is suspended for a while (`suspendUnansweredMs`). A retry after a network error
  * may deliver a message twice: delivery is at-least-once.
  *
  * @example

@@ -7,8 +7,9 @@ import { createLifecycleStores } from '../gateway/lifecycle';
 import { createKafka } from '../kafka/client';
 import { createKafkaPublisher } from '../kafka/publisher';
 import { createLogger, type Logger } from '../logger';
+import { createMetrics, type Metrics } from '../metrics';
 import { type AsyncInvoker, createAsyncInvoker } from '../push/invoke';
-import { type ClientPusher, createManagementApiPusher } from '../push/pusher';
+import { type ClientPusher, createManagementApiPusher, type PusherHooks } from '../push/pusher';
 import { createRedisClient, type RedisClient } from '../redis';
 import { createSessionStore } from '../store/session-store';
 
@@ -16,6 +17,8 @@ export interface Runtime {
   readonly deps: GatewayDeps;
   readonly redis: RedisClient;
   readonly kafka: Kafka;
+  /** The container's metrics: the consumer renders them on `/metrics`, Lambda emits them as EMF. */
+  readonly metrics: Metrics;
   close(): Promise<void>;
 }
 
@@ -23,6 +26,8 @@ export interface RuntimeOptions {
   readonly logger?: Logger;
   /** False for processes that never see client tokens (the consumer): no key check, no warning. */
   readonly verifiesTokens?: boolean;
+  /** Defaults to a fresh registry. */
+  readonly metrics?: Metrics;
 }
 
 /**
@@ -41,10 +46,26 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}): Run
   const publisher = createKafkaPublisher({ kafka });
   const verifiesTokens = options.verifiesTokens ?? true;
   const verifier = createTokenVerifier(
-    verifiesTokens ? { publicKey: readPublicKey(config.auth.publicKeyPath), secret: config.auth.secret } : {},
+    verifiesTokens
+      ? {
+          publicKey: readPublicKey(config.auth.publicKeyPath),
+          secret: config.auth.secret,
+          issuer: config.auth.issuer,
+          audience: config.auth.audience,
+        }
+      : {},
   );
   if (verifiesTokens && !verifier.hasKeys)
     logger.warn('no JWT key configured (JWT_PUBLIC_KEY_PATH / JWT_SECRET): every token will be rejected');
+
+  const metrics = options.metrics ?? createMetrics();
+  const pushDuration = metrics.histogram(
+    'ws_gateway_push_duration_seconds',
+    'One push to a connection through the Management API, retries included, by result',
+  );
+  const hooks: PusherHooks = {
+    onOutcome: (e) => pushDuration.observe({ result: e.outcome }, e.durationMs / 1000),
+  };
 
   const pushers = new Map<string, ClientPusher>();
   const pusherFor = (endpoint: string): ClientPusher => {
@@ -57,6 +78,7 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}): Run
         maxRetries: config.push.maxRetries,
         timeoutMs: config.push.timeoutMs,
         maxSockets: config.push.concurrency,
+        hooks,
       });
       pushers.set(endpoint, p);
     }
@@ -90,6 +112,7 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}): Run
     pusherFor,
     welcome,
     logger,
+    metrics,
     newId: randomUUID,
     now: () => new Date(),
   };
@@ -97,6 +120,7 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}): Run
     deps,
     redis,
     kafka,
+    metrics,
     async close() {
       await Promise.allSettled([
         publisher.disconnect(),

@@ -52,6 +52,8 @@ export interface SessionStore {
   /** Rate limit (token bucket, atomic) + the connection's identity + the welcome claim, in one round trip. */
   gateMessage(connectionId: string, rate: { burst: number; perSec: number }): Promise<MessageGate>;
   markWelcomed(connectionId: string): Promise<void>;
+  /** Forgets the identity bound at `$connect` (never re-creates a gone connection). */
+  dropBinding(connectionId: string): Promise<void>;
   /** Claims the welcome for the async welcome invocation; false when already claimed. */
   claimWelcome(connectionId: string): Promise<boolean>;
   welcomeState(connectionId: string): Promise<'none' | 'pending' | 'done'>;
@@ -266,6 +268,10 @@ export function createSessionStore({
         welcome: w === 'mine' ? 'mine' : w === 'done' ? 'done' : 'pending',
         connectedAt: typeof v[9] === 'string' ? v[9] : new Date().toISOString(),
       };
+    },
+
+    async dropBinding(connectionId) {
+      await redis.hdel(keys.conn(connectionId), 'buid', 'bun', 'bro');
     },
 
     async markWelcomed(connectionId) {

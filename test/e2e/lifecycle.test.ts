@@ -6,14 +6,7 @@
  * - `open`   — local defaults (unverified credentials allowed), RS256 and HS256 keys, 1 KiB frame limit;
  * - `strict` — verified identities only, RS256 key only, a tiny rate limit (burst 5, 2 per second).
  */
-import {
-  createHmac,
-  generateKeyPairSync,
-  type KeyObject,
-  randomInt,
-  randomUUID,
-  sign as rsaSign,
-} from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,12 +14,12 @@ import { silentLogger } from '../../lib/logger';
 import { createRedisClient, type RedisClient } from '../../lib/redis';
 import { type KafkaReader, startKafkaReader } from '../support/kafka';
 import { type OfflineGateway, startOffline } from '../support/offline';
+import { claimsFor, createTokenKit, nowSecs } from '../support/tokens';
 import { TestClient } from '../support/ws-client';
 
 jest.setTimeout(60_000);
 
 const RFC3339_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
-const HS_SECRET = `hs-secret-${randomUUID()}`;
 const MAX_MESSAGE_SIZE = 1024;
 const RATE_BURST = 5;
 const RATE_PER_SEC = 2;
@@ -46,58 +39,23 @@ const IDENTITY_MISMATCH = {
 };
 
 // ---------------------------------------------------------------------------------------------------
-// Tokens, minted by hand so that broken ones (alg none, algorithm confusion) can be built too
+// Tokens (test/support/tokens.ts; the full table of JWT attacks runs in test/e2e/auth.test.ts)
 // ---------------------------------------------------------------------------------------------------
 
-const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const otherRsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const publicKeyPem = rsa.publicKey.export({ type: 'spki', format: 'pem' }).toString();
-
+const kit = createTokenKit();
+const { rs256, hs256, unsigned, publicKeyPem } = kit;
+const HS_SECRET = kit.secret;
 /** Every token handed to a gateway, to check none of them ever shows up in its output. */
-const issuedTokens = new Set<string>();
-
-const b64url = (data: string | Buffer) => Buffer.from(data).toString('base64url');
-
-interface Claims {
-  readonly sub?: string | number;
-  readonly username?: string;
-  readonly roles?: string[];
-  readonly exp?: number;
-  readonly iat?: number;
-}
-
-const nowSecs = () => Math.floor(Date.now() / 1000);
-const claimsFor = (sub: string | number, extra: Claims = {}): Claims => ({
-  sub,
-  iat: nowSecs(),
-  exp: nowSecs() + 600,
-  ...extra,
-});
-
-function jwt(alg: string, claims: Claims, signature: (input: string) => Buffer): string {
-  const input = `${b64url(JSON.stringify({ alg, typ: 'JWT' }))}.${b64url(JSON.stringify(claims))}`;
-  const token = `${input}.${b64url(signature(input))}`;
-  issuedTokens.add(token);
-  return token;
-}
-
-const rs256 = (claims: Claims, key: KeyObject = rsa.privateKey) =>
-  jwt('RS256', claims, (input) => rsaSign('sha256', Buffer.from(input), key));
-const hs256 = (claims: Claims, secret: string = HS_SECRET) =>
-  jwt('HS256', claims, (input) => createHmac('sha256', secret).update(input).digest());
-const unsigned = (claims: Claims) => jwt('none', claims, () => Buffer.alloc(0));
+const issuedTokens = kit.issued;
 
 /** Tokens that must never verify, each with what is wrong with it. */
 const BAD_TOKENS: ReadonlyArray<readonly [string, () => string]> = [
-  ['an expired token (past the 60 s leeway)', () => rs256(claimsFor('u-exp', { exp: nowSecs() - 3600 }))],
-  ['a token without exp', () => hs256({ sub: 'u-noexp', iat: nowSecs() })],
-  ['an RS256 token signed by another key', () => rs256(claimsFor('u-forged'), otherRsa.privateKey)],
-  ['an HS256 token signed with another secret', () => hs256(claimsFor('u-forged'), 'not-the-secret')],
-  ['an unsigned token (alg none)', () => unsigned(claimsFor('u-none'))],
-  [
-    'an HS256 token signed with the RSA public key as its secret',
-    () => hs256(claimsFor('u-confused'), publicKeyPem),
-  ],
+  ['an expired token (past the 60 s leeway)', () => rs256(claimsFor(101, { exp: nowSecs() - 3600 }))],
+  ['a token without exp', () => hs256({ sub: 102, iat: nowSecs() })],
+  ['an RS256 token signed by another key', () => rs256(claimsFor(103), kit.foreignKey)],
+  ['an HS256 token signed with another secret', () => hs256(claimsFor(104), 'not-the-secret')],
+  ['an unsigned token (alg none)', () => unsigned(claimsFor(105))],
+  ['an HS256 token signed with the RSA public key as its secret', () => hs256(claimsFor(106), publicKeyPem)],
   ['garbage', () => 'not.a.jwt'],
 ];
 
@@ -270,8 +228,8 @@ describe('system.authenticate with a token', () => {
     [
       'RS256',
       'a string sub',
-      () => rs256(claimsFor('rs-user', { username: 'Rita', roles: ['user', 'admin'] })),
-      'rs-user',
+      () => rs256(claimsFor(7001, { username: 'Rita', roles: ['user', 'admin'] })),
+      '7001',
     ],
     [
       'RS256',
@@ -282,8 +240,8 @@ describe('system.authenticate with a token', () => {
     [
       'HS256',
       'a string sub',
-      () => hs256(claimsFor('hs-user', { username: 'Rita', roles: ['user', 'admin'] })),
-      'hs-user',
+      () => hs256(claimsFor(7002, { username: 'Rita', roles: ['user', 'admin'] })),
+      '7002',
     ],
     [
       'HS256',
@@ -315,20 +273,20 @@ describe('system.authenticate with a token', () => {
     const client = await connect(open);
 
     const reply = await client.request(
-      { type: 'system.authenticate', token: rs256(claimsFor('bare')) },
+      { type: 'system.authenticate', token: rs256(claimsFor(7003)) },
       'system.authenticated',
     );
 
-    expect(reply).toMatchObject({ user_id: 'bare', username: 'unknown', roles: [] });
+    expect(reply).toMatchObject({ user_id: '7003', username: 'unknown', roles: [] });
   });
 
   it('accepts a token that expired within the 60 s leeway', async () => {
     const client = await connect(open);
-    const token = hs256(claimsFor('late', { exp: nowSecs() - 20 }));
+    const token = hs256(claimsFor(7004, { exp: nowSecs() - 20 }));
 
     const reply = await client.request({ type: 'system.authenticate', token }, 'system.authenticated');
 
-    expect(reply).toMatchObject({ user_id: 'late' });
+    expect(reply).toMatchObject({ user_id: '7004' });
   });
 
   it.each(BAD_TOKENS)('rejects %s with "Authentication failed: Invalid token…"', async (_what, token) => {
@@ -345,7 +303,7 @@ describe('system.authenticate with a token', () => {
     const client = await connect(strict);
 
     const reply = await client.request(
-      { type: 'system.authenticate', token: hs256(claimsFor('u-confused'), publicKeyPem) },
+      { type: 'system.authenticate', token: hs256(claimsFor(106), publicKeyPem) },
       'system.error',
     );
 
@@ -436,19 +394,31 @@ describe('tokens at connect time', () => {
     );
   });
 
-  it.each(transports.slice(1))(
-    'refuses the upgrade with HTTP 401 for an expired token in %s',
-    async (_how, transport) => {
-      const how = transport(rs256(claimsFor('u-exp', { exp: nowSecs() - 3600 })));
+  it('refuses the upgrade with HTTP 401 for an expired token in an Authorization: Bearer header', async () => {
+    const how = byHeader(rs256(claimsFor(101, { exp: nowSecs() - 3600 })));
 
-      await expect(TestClient.connect(open.wsUrl, { headers: how.headers })).rejects.toThrow('HTTP 401');
+    await expect(TestClient.connect(open.wsUrl, { headers: how.headers })).rejects.toThrow('HTTP 401');
+  });
+
+  // docs/decisions.md D2: browsers send the cookie on every upgrade, so a bad one must never lock a page out.
+  it.each([
+    ...BAD_TOKENS.map(([what, token]) => [what, () => encodeURIComponent(token())] as const),
+    ['a value that is not even valid percent-encoding', () => '%E0%A4%A'] as const,
+  ])(
+    'opens the connection unbound for an auth_token cookie with %s, verified identities required or not',
+    async (_what, value) => {
+      for (const gw of [open, strict]) {
+        const client = await connectWith(gw, { headers: { Cookie: `theme=dark; auth_token=${value()}` } });
+        const fields = await redis.hgetall(`${prefixOf(gw)}gw:conn:${connectionIdOf(client)}`);
+
+        expect(fields.at).toEqual(expect.any(String));
+        expect(fields.buid).toBeUndefined();
+        expect(await client.request({ type: 'system.heartbeat' }, 'system.heartbeat_ack')).toMatchObject({
+          type: 'system.heartbeat_ack',
+        });
+      }
     },
   );
-  it('refuses the upgrade with HTTP 401 for an auth_token cookie that is not even valid percent-encoding', async () => {
-    await expect(
-      TestClient.connect(open.wsUrl, { headers: { Cookie: 'auth_token=%E0%A4%A' } }),
-    ).rejects.toThrow('HTTP 401');
-  });
 
   it('opens anonymously when no token is presented at all', async () => {
     const client = await connectWith(open, { headers: { Authorization: 'Basic dXNlcjpwYXNz' } });

@@ -18,6 +18,7 @@ import { handleMessage } from '../../lib/gateway/message';
 import { createKafka } from '../../lib/kafka/client';
 import { createKafkaPublisher, type EventPublisher } from '../../lib/kafka/publisher';
 import { createLogger } from '../../lib/logger';
+import { createMetrics } from '../../lib/metrics';
 import { CLIENT_MESSAGE_TABLE, type ForwardedMessageType } from '../../lib/protocol/client';
 import type { Envelope, JsonObject } from '../../lib/protocol/envelope';
 import type { ClientPusher } from '../../lib/push/pusher';
@@ -211,6 +212,7 @@ function harness(config: Config = testConfig()): Harness {
     pusherFor: () => pusher,
     welcome: { trigger: async () => {} },
     logger,
+    metrics: createMetrics(),
     newId: randomUUID,
     now: () => new Date(),
   };

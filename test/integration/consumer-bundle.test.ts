@@ -152,6 +152,12 @@ describe('consumer bundle (npm run build:consumer)', () => {
     const metrics = await fetch(`${base}/metrics`);
     expect(metrics.status).toBe(200);
     expect(metrics.headers.get('content-type')).toMatch(/^text\/plain/);
+    const text = await metrics.text();
+    // The process metrics and the latency histograms, listed before the first event.
+    expect(text).toContain('process_cpu_user_seconds_total');
+    expect(text).toContain('nodejs_eventloop_lag_seconds');
+    expect(text).toContain('# TYPE ws_gateway_delivery_latency_seconds histogram');
+    expect(text).toContain('# TYPE ws_gateway_push_duration_seconds histogram');
 
     consumer.child.kill('SIGTERM');
     const { code, signal } = await consumer.exited;

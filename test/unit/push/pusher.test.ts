@@ -17,6 +17,83 @@ import { type StubServer, startStubServer, verifySignature } from './stub-aws';
 
 const CREDENTIALS = { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' };
 
+describe('a connection whose pushes get no answer (suspension)', () => {
+  let server: StubServer | undefined;
+  let pusher: ClientPusher | undefined;
+
+  afterEach(async () => {
+    await pusher?.close();
+    await server?.close();
+    pusher = undefined;
+    server = undefined;
+  });
+
+  /** `bad` never answers (or answers `badStatus`); every other connection gets 200. */
+  async function start(suspendUnansweredMs: number, badStatus?: number) {
+    server = await startStubServer((req) =>
+      req.url.includes('bad') ? (badStatus === undefined ? 'hang' : { status: badStatus }) : { status: 200 },
+    );
+    pusher = createManagementApiPusher({
+      endpoint: server.url,
+      region: 'us-east-1',
+      logger: silentLogger,
+      credentials: () => CREDENTIALS,
+      timeoutMs: 100,
+      maxRetries: 1,
+      backoffBaseMs: 1,
+      suspendUnansweredMs,
+    });
+    return { pusher, server };
+  }
+
+  const requestsTo = (s: StubServer, id: string) => s.requests.filter((r) => r.url.endsWith(`/${id}`)).length;
+
+  it('fails later pushes to it at once, without a request, while other connections are served', async () => {
+    const { pusher: p, server: s } = await start(60_000);
+
+    await expect(p.push('bad', 'x')).rejects.toMatchObject({ retriable: true, attempts: 2 });
+    await expect(p.push('bad', 'x')).rejects.toMatchObject({
+      retriable: true,
+      attempts: 0,
+      errorType: 'Suspended',
+    });
+
+    expect(requestsTo(s, 'bad')).toBe(2);
+    await expect(p.push('good', 'x')).resolves.toBe('ok');
+  });
+
+  it('tries the connection again once the suspension is over', async () => {
+    const { pusher: p, server: s } = await start(50);
+    await expect(p.push('bad', 'x')).rejects.toBeInstanceOf(PushError);
+
+    await new Promise((r) => setTimeout(r, 80));
+    await expect(p.push('bad', 'x')).rejects.toMatchObject({ attempts: 2 });
+
+    expect(requestsTo(s, 'bad')).toBe(4);
+  });
+
+  it.each([429, 503])(
+    'never suspends a connection that answers %i (throttling and outages answer fast)',
+    async (status) => {
+      const { pusher: p, server: s } = await start(60_000, status);
+
+      await expect(p.push('bad', 'x')).rejects.toMatchObject({ statusCode: status, attempts: 2 });
+      await expect(p.push('bad', 'x')).rejects.toMatchObject({ statusCode: status, attempts: 2 });
+
+      expect(requestsTo(s, 'bad')).toBe(4);
+    },
+  );
+
+  it('does not suspend when disabled (0)', async () => {
+    const { pusher: p, server: s } = await start(0);
+
+    await expect(p.push('bad', 'x')).rejects.toMatchObject({ attempts: 2 });
+    await expect(p.push('bad', 'x')).rejects.toMatchObject({ attempts: 2 });
+
+    expect(requestsTo(s, 'bad')).toBe(4);
+  });
+});
+
 describe('createManagementApiPusher', () => {
   let server: StubServer | undefined;
   let pusher: ClientPusher | undefined;
