@@ -85,10 +85,11 @@ function harness(config: Config = testConfig()): Harness {
     pusherFor: () => pusher,
     welcome: { trigger: async () => {} },
     logger,
+    metrics: createMetrics(),
     newId: randomUUID,
     now: () => new Date(),
   };
-  const processRecord = createPipeline({ ...deps, pusher, metrics: createMetrics(), pushConcurrency: 8 });
+  const processRecord = createPipeline({ ...deps, pusher, pushConcurrency: 8 });
   return { deps, store, redis, processRecord };
 }
 
