@@ -2,7 +2,7 @@ import middy from '@middy/core';
 import { requireManagementEndpoint } from '../lib/config';
 import { type BatchOutcome, type KafkaSourceEvent, processKafkaEvent } from '../lib/consumer/lambda';
 import { createPipeline, type ProcessRecord } from '../lib/consumer/pipeline';
-import { getRuntime } from '../lib/runtime/container';
+import { getRuntime, observability } from '../lib/runtime/lambda';
 
 let processRecord: ProcessRecord | undefined;
 
@@ -14,18 +14,20 @@ const RETRY_MARGIN_MS = 15_000;
  * stages. The same pipeline as consumers/events.ts; the Management API endpoint comes from
  * WS_MANAGEMENT_ENDPOINT (there is no WebSocket request context here).
  */
-export const handler = middy<KafkaSourceEvent, BatchOutcome>().handler(async (event, context) => {
-  const { deps, metrics } = getRuntime();
-  const endpoint = requireManagementEndpoint(deps.config);
-  processRecord ??= createPipeline({
-    ...deps,
-    pusher: deps.pusherFor(endpoint),
-    metrics,
-    pushConcurrency: deps.config.push.concurrency,
+export const handler = middy<KafkaSourceEvent, BatchOutcome>()
+  .use(observability())
+  .handler(async (event, context) => {
+    const { deps, metrics } = getRuntime();
+    const endpoint = requireManagementEndpoint(deps.config);
+    processRecord ??= createPipeline({
+      ...deps,
+      pusher: deps.pusherFor(endpoint),
+      metrics,
+      pushConcurrency: deps.config.push.concurrency,
+    });
+    // Retries in place stop well before the timeout, so a batch that keeps failing is given back
+    // (and retried by Lambda) rather than cut off mid-delivery.
+    return processKafkaEvent(event, processRecord, {
+      timeLeftMs: () => context.getRemainingTimeInMillis() - RETRY_MARGIN_MS,
+    });
   });
-  // Retries in place stop well before the timeout, so a batch that keeps failing is given back
-  // (and retried by Lambda) rather than cut off mid-delivery.
-  return processKafkaEvent(event, processRecord, {
-    timeLeftMs: () => context.getRemainingTimeInMillis() - RETRY_MARGIN_MS,
-  });
-});

@@ -1,8 +1,8 @@
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { handleMessage } from '../../lib/gateway/message';
-import { getRuntime } from '../../lib/runtime/container';
 import { managementEndpoint } from '../../lib/runtime/endpoint';
 import { frameBody, type WebSocketEvent } from '../../lib/runtime/events';
+import { getRuntime } from '../../lib/runtime/lambda';
 
 /**
  * Variant of handlers/default.ts for bench/gateway.ts: the same work, but the reply is pushed

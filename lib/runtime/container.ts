@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import { createTokenVerifier, readPublicKey } from '../auth/verifier';
-import { type Config, getConfig } from '../config';
+import type { Config } from '../config';
 import type { GatewayDeps, WelcomeRequest, WelcomeTrigger } from '../gateway/deps';
 import { createLifecycleStores } from '../gateway/lifecycle';
 import { createKafka } from '../kafka/client';
@@ -130,12 +130,4 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}): Run
       ]);
     },
   };
-}
-
-let runtime: Runtime | undefined;
-
-/** The container-wide runtime for Lambda handlers (created on first use, reused across invocations). */
-export function getRuntime(): Runtime {
-  runtime ??= createRuntime(getConfig());
-  return runtime;
 }

@@ -12,7 +12,7 @@ import type { KafkaSourceEvent, KafkaSourceRecord } from '../../lib/consumer/lam
 import { silentLogger } from '../../lib/logger';
 import type { Envelope } from '../../lib/protocol/envelope';
 import { createRedisClient, type RedisClient } from '../../lib/redis';
-import { getRuntime } from '../../lib/runtime/container';
+import { getRuntime } from '../../lib/runtime/lambda';
 import { createSessionStore, type SessionStore } from '../../lib/store/session-store';
 import { audience, gameEvent, gameRoom } from '../support/backend';
 import { type FakeManagementApi, startFakeManagementApi } from '../support/management-api';

@@ -1,0 +1,120 @@
+/**
+ * What every Lambda function shares: the container runtime, and observability through AWS Lambda
+ * Powertools as middy middlewares — Logger (each entry carries the request id, cold start and
+ * function name) and Metrics (CloudWatch EMF under the same metric names as the consumer's
+ * `/metrics`).
+ *
+ * lib/ keeps logging through its own `Logger` port and counting through its `Metrics` port; here
+ * the port is adapted onto Powertools, so no call site knows which one runs.
+ */
+import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics as PowertoolsMetrics } from '@aws-lambda-powertools/metrics';
+import type middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import { type Config, getConfig } from '../config';
+import { type Logger, redactFields } from '../logger';
+import { createMetrics, type Metrics } from '../metrics';
+import { createRuntime, type Runtime } from './container';
+import { createEmfBuffer } from './emf';
+import { loggerOnPowertools } from './powertools-logger';
+
+/** `service` of every log entry and the EMF `service` dimension (`POWERTOOLS_SERVICE_NAME` overrides it). */
+export const SERVICE_NAME = 'ws-gateway';
+/** CloudWatch namespace of the metrics (`POWERTOOLS_METRICS_NAMESPACE` overrides it). */
+export const METRICS_NAMESPACE = 'ws-gateway';
+
+/** Logger and Metrics ports on Powertools, and the middlewares that give them their context. */
+export interface Observability {
+  /** The `Logger` port; every entry goes through Powertools with the invocation's context. */
+  readonly logger: Logger;
+  /** The `Metrics` port; what is recorded during an invocation is published as EMF at its end. */
+  readonly metrics: Metrics;
+  /** Sets the Powertools log level from the gateway's configuration. */
+  setLogLevel(level: Config['logLevel']): void;
+  /** The middlewares, outermost first: context injection, EMF publishing, error logging. */
+  middlewares(): middy.MiddlewareObj<unknown, unknown, Error, Context>[];
+}
+
+export interface ObservabilityOptions {
+  readonly serviceName?: string;
+  readonly namespace?: string;
+}
+
+/**
+ * Creates the Powertools Logger and Metrics of a container and the ports on them.
+ *
+ * @example
+ * const obs = createObservability();
+ * export const handler = middy().use(obs.middlewares()).handler(async () => { obs.logger.info('hi'); });
+ */
+export function createObservability({
+  serviceName = SERVICE_NAME,
+  namespace = METRICS_NAMESPACE,
+}: ObservabilityOptions = {}): Observability {
+  const powertoolsLogger = new PowertoolsLogger({ serviceName });
+  const powertoolsMetrics = new PowertoolsMetrics({ namespace, serviceName });
+  const emf = createEmfBuffer();
+  const flush = () => emf.flush(powertoolsMetrics);
+
+  /** Publishes the invocation's metrics (and the cold start once per container) as EMF. */
+  const emitMetrics: middy.MiddlewareObj<unknown, unknown, Error, Context> = {
+    before: (request) => {
+      powertoolsMetrics.captureColdStartMetric(request.context.functionName);
+    },
+    after: flush,
+    onError: flush,
+  };
+
+  /**
+   * Logs an invocation's error with name, code and stack. It still propagates: API Gateway answers
+   * the client with its generic `Internal server error` (no detail), Lambda retries an async event
+   * and the Kafka event source its batch.
+   */
+  const logErrors: middy.MiddlewareObj<unknown, unknown, Error, Context> = {
+    onError: (request) => {
+      powertoolsLogger.error('invocation failed', redactFields({ err: request.error }));
+    },
+  };
+
+  const injectContext = injectLambdaContext(powertoolsLogger, { resetKeys: true }) as middy.MiddlewareObj<
+    unknown,
+    unknown,
+    Error,
+    Context
+  >;
+
+  return {
+    logger: loggerOnPowertools(powertoolsLogger),
+    metrics: createMetrics({ onRecord: emf.record }),
+    setLogLevel: (level) =>
+      powertoolsLogger.setLogLevel(level.toUpperCase() as Parameters<PowertoolsLogger['setLogLevel']>[0]),
+    middlewares: () => [injectContext, emitMetrics, logErrors],
+  };
+}
+
+/** The container's observability: one per Lambda container, shared by the runtime and the middlewares. */
+const shared = createObservability();
+
+let runtime: Runtime | undefined;
+
+/**
+ * The container-wide runtime (created on first use, reused across invocations): its logger writes
+ * through Powertools, its metrics are published as EMF at the end of each invocation.
+ */
+export function getRuntime(): Runtime {
+  if (!runtime) {
+    const config = getConfig();
+    shared.setLogLevel(config.logLevel);
+    runtime = createRuntime(config, { logger: shared.logger, metrics: shared.metrics });
+  }
+  return runtime;
+}
+
+/**
+ * The middlewares every function uses, outermost first.
+ *
+ * @example
+ * export const handler = middy<Event, Result>().use(observability()).handler(async (event) => …);
+ */
+export const observability = () => shared.middlewares();
