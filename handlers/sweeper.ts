@@ -2,7 +2,7 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { requireManagementEndpoint } from '../lib/config';
 import { runSweeper, type SweeperDeps } from '../lib/gateway/sweeper';
-import { getRuntime } from '../lib/runtime/container';
+import { getRuntime, observability } from '../lib/runtime/lambda';
 import { createSweeperDeps } from '../lib/runtime/sweeper';
 
 let sweeperDeps: SweeperDeps | undefined;
@@ -16,13 +16,15 @@ const MARGIN_MS = 5000;
  * timeout. Safe next to the long-running consumer, which runs the same loop: departures are claimed
  * atomically and a sweep takes a lock.
  */
-export const handler = middy<unknown, { ok: true }, Error, Context>().handler(async (_event, context) => {
-  const runtime = getRuntime();
-  sweeperDeps ??= createSweeperDeps(runtime, requireManagementEndpoint(runtime.deps.config));
-  const controller = new AbortController();
-  await runSweeper(sweeperDeps, {
-    signal: controller.signal,
-    proceed: () => context.getRemainingTimeInMillis() > MARGIN_MS,
+export const handler = middy<unknown, { ok: true }, Error, Context>()
+  .use(observability())
+  .handler(async (_event, context) => {
+    const runtime = getRuntime();
+    sweeperDeps ??= createSweeperDeps(runtime, requireManagementEndpoint(runtime.deps.config));
+    const controller = new AbortController();
+    await runSweeper(sweeperDeps, {
+      signal: controller.signal,
+      proceed: () => context.getRemainingTimeInMillis() > MARGIN_MS,
+    });
+    return { ok: true };
   });
-  return { ok: true };
-});
