@@ -20,6 +20,15 @@ async function main(): Promise<void> {
   const metrics = createMetrics({ processMetrics: true });
   const runtime = createRuntime(config, { logger, verifiesTokens: false, metrics });
   const { deps, kafka } = runtime;
+  // No credentials (a configured provider that fails, none found off loopback): one line, exit 1,
+  // rather than a consumer that joins its group and fails every push.
+  try {
+    await runtime.credentialsFor(endpoint).ready();
+  } catch (err) {
+    process.stderr.write(`ws-gateway: ${err instanceof Error ? err.message : String(err)}\n`);
+    await runtime.close();
+    process.exit(1);
+  }
   const pusher = deps.pusherFor(endpoint);
   const processRecord = createPipeline({
     ...deps,

@@ -34,12 +34,18 @@ export interface Config {
     readonly rateLimitBurst: number;
     /** TTL of the per-connection routing keys; refreshed by heartbeats. */
     readonly connectionTtlSecs: number;
+    /** Lobby subscriptions one connection may hold (docs/decisions.md D9). */
+    readonly maxLobbiesPerConnection: number;
+    /** Authenticated connections one user may hold (docs/decisions.md D9). */
+    readonly maxConnectionsPerUser: number;
   };
   readonly redis: {
     readonly url: string;
     readonly cluster: boolean;
     /** Prefix for every key the gateway writes (empty in production: the key names are a contract). */
     readonly keyPrefix: string;
+    /** Deadline of every Redis command (docs/decisions.md D9). */
+    readonly commandTimeoutMs: number;
   };
   readonly kafka: {
     readonly brokers: readonly string[];
@@ -47,6 +53,8 @@ export interface Config {
     readonly consumerGroup: string;
     readonly startPosition: StartPosition;
     readonly maxWaitMs: number;
+    /** Deadline of one publish, kafkajs's own retries included (docs/decisions.md D9). */
+    readonly publishTimeoutMs: number;
     readonly ssl: boolean;
     readonly sasl?: {
       readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
@@ -247,11 +255,14 @@ export function loadConfig(env: Env): Config {
       rateLimitPerSec: num(env, 'WS_RATE_LIMIT_PER_SEC', 50, 0),
       rateLimitBurst: int(env, 'WS_RATE_LIMIT_BURST', 100, 1, 1_000_000),
       connectionTtlSecs: int(env, 'WS_CONNECTION_TTL_SECS', 86400, 60, 30 * 86400),
+      maxLobbiesPerConnection: int(env, 'WS_MAX_LOBBIES_PER_CONNECTION', 8, 1, 10_000),
+      maxConnectionsPerUser: int(env, 'WS_MAX_CONNECTIONS_PER_USER', 16, 1, 100_000),
     },
     redis: {
       url: redisUrl(env),
       cluster: bool(env, 'REDIS_CLUSTER', false),
       keyPrefix: str(env, 'REDIS_KEY_PREFIX', ''),
+      commandTimeoutMs: int(env, 'REDIS_COMMAND_TIMEOUT_MS', 1000, 50, 60_000),
     },
     kafka: {
       brokers: brokers(env),
@@ -259,6 +270,7 @@ export function loadConfig(env: Env): Config {
       consumerGroup: str(env, 'KAFKA_CONSUMER_GROUP', 'ws_gateway'),
       startPosition: oneOf(env, 'KAFKA_START_POSITION', 'latest', ['latest', 'earliest'] as const),
       maxWaitMs: int(env, 'KAFKA_MAX_WAIT_MS', 100, 1, 30000),
+      publishTimeoutMs: int(env, 'KAFKA_PUBLISH_TIMEOUT_MS', 3000, 100, 60_000),
       ssl: bool(env, 'KAFKA_SSL', false),
       sasl: sasl(env),
     },

@@ -1,8 +1,8 @@
 /**
- * The metrics port: counters, gauges and histograms with labels. One implementation on
- * `prom-client` (a registry per `createMetrics()`, rendered by the consumer's `/metrics`); in Lambda
- * the same names also leave the process as CloudWatch EMF (lib/runtime/powertools.ts mirrors them
- * through `onRecord`).
+ * The metrics port: counters, gauges and histograms with labels, and its Prometheus implementation
+ * on `prom-client` (a registry per `createMetrics()`, rendered by the consumer's `/metrics`). In
+ * Lambda the same port is implemented without prom-client and published as CloudWatch EMF under the
+ * same names (lib/runtime/emf.ts), so the functions' cold start does not load it.
  *
  * The interface stays small on purpose: callers name a metric and its help text, then `inc` /
  * `set` / `observe` with a plain label object. prom-client wants every label name up front; this
@@ -38,7 +38,7 @@ export const LATENCY_BUCKETS_SECONDS: readonly number[] = Object.freeze([
   0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 ]);
 
-/** One recorded value, as the Lambda EMF mirror sees it. */
+/** One recorded value, as an `onRecord` hook sees it. */
 export interface MetricRecord {
   readonly name: string;
   readonly kind: 'counter' | 'gauge' | 'histogram';
@@ -46,10 +46,15 @@ export interface MetricRecord {
   readonly value: number;
 }
 
+/** The recording side: what lib/ uses. Asking twice for a name returns the same metric. */
 export interface Metrics {
   counter(name: string, help: string): Counter;
   gauge(name: string, help: string): Gauge;
   histogram(name: string, help: string, buckets?: readonly number[]): Histogram;
+}
+
+/** A Prometheus registry: metrics plus their text exposition (the consumer's `/metrics`). */
+export interface MetricsRegistry extends Metrics {
   /** The Prometheus text exposition of every metric (and the process metrics when collected). */
   render(): Promise<string>;
   /** The `content-type` of `render()`'s output. */
@@ -62,7 +67,7 @@ export interface MetricsOptions {
    * memory, event-loop lag, GC), so stock dashboards work. Long-running processes only.
    */
   readonly processMetrics?: boolean;
-  /** Called for every recorded value (the Lambda EMF mirror). Must not throw. */
+  /** Called for every recorded value. Must not throw. */
   readonly onRecord?: (record: MetricRecord) => void;
 }
 
@@ -157,7 +162,7 @@ class Family {
  * metrics.histogram('ws_gateway_push_duration_seconds', 'Push latency').observe({ result: 'ok' }, 0.004);
  * res.end(await metrics.render());
  */
-export function createMetrics(options: MetricsOptions = {}): Metrics {
+export function createMetrics(options: MetricsOptions = {}): MetricsRegistry {
   const registry = new Registry();
   if (options.processMetrics) {
     collectDefaultMetrics({ register: registry });

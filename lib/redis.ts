@@ -7,7 +7,12 @@ export interface RedisClientOptions {
   url: string;
   cluster: boolean;
   logger: Logger;
-  /** Fail commands instead of queueing them forever while Redis is down. */
+  /**
+   * Deadline of every command (ioredis `commandTimeout`), also while it waits in the offline queue
+   * for a connection: a command rejects after this long whatever Redis does (docs/decisions.md D9).
+   */
+  commandTimeoutMs?: number;
+  /** Reconnect attempts a queued command waits for before it fails (ioredis `maxRetriesPerRequest`). */
   maxRetriesPerRequest?: number;
 }
 
@@ -22,15 +27,23 @@ export function createRedisClient({
   url,
   cluster,
   logger,
-  maxRetriesPerRequest = 2,
+  commandTimeoutMs = 1000,
+  maxRetriesPerRequest = 1,
 }: RedisClientOptions): RedisClient {
   const parsed = new URL(url);
   const common: RedisOptions = {
     enableAutoPipelining: true,
+    // Every command has a deadline, whether Redis is slow, frozen (no reply on an open socket) or
+    // gone (the command waits in the offline queue): see docs/architecture.md, "When Redis fails".
+    // The offline queue stays on so a cold container's first commands wait for the connection.
+    commandTimeout: commandTimeoutMs,
     maxRetriesPerRequest,
-    connectTimeout: 5000,
-    // Reconnect quickly after a Redis restart; commands issued meanwhile fail fast (above).
-    retryStrategy: (times) => Math.min(50 * 2 ** times, 2000),
+    // A connect attempt to a black-holed address gives up quickly and is retried.
+    connectTimeout: Math.max(1000, 2 * commandTimeoutMs),
+    // A command whose caller already got its error must not run later, after a reconnect.
+    autoResendUnfulfilledCommands: false,
+    // Reconnect quickly after a Redis restart; commands issued meanwhile fail by their deadline.
+    retryStrategy: (times) => Math.min(50 * 2 ** times, 1000),
     ...(parsed.protocol === 'rediss:' ? { tls: {} } : {}),
   };
   let client: RedisClient;
@@ -62,4 +75,18 @@ export function createRedisClient({
   }
   client.on('error', (err: Error) => logger.warn('redis error', { err }));
   return client;
+}
+
+/** ioredis's own failures (deadline, connection, cluster state) as opposed to a bug in our code. */
+const REDIS_FAILURE =
+  /Command timed out|Connection is closed|Stream isn't writeable|Cluster isn't ready|Failed to refresh slots cache|CLUSTERDOWN|LOADING|TRYAGAIN|OOM|MASTERDOWN|READONLY|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE/;
+
+/**
+ * True for an error that means "Redis failed or missed its deadline" (the client then gets the
+ * safe MESSAGE_ERROR "Service temporarily unavailable", docs/protocol.md), not a bug.
+ */
+export function isRedisFailure(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (err.name === 'MaxRetriesPerRequestError' || err.name === 'ReplyError') return true;
+  return REDIS_FAILURE.test(err.message);
 }

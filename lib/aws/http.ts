@@ -69,6 +69,8 @@ export interface SignedHttpClient {
     headers: Readonly<Record<string, string>> | undefined,
     receiver: HttpReceiver,
   ): void;
+  /** Signs and sends `DELETE endpoint + path` (no body). Rejects on network failures only. */
+  delete(path: string): Promise<HttpResult>;
   /** Closes the pooled sockets. Requests in flight are aborted. */
   destroy(): void;
 }
@@ -207,14 +209,15 @@ export function createSignedHttpClient({
   const port = url.port === '' ? (secure ? 443 : 80) : Number(url.port);
   const basePath = url.pathname.replace(/\/+$/, '');
 
-  const send = (
+  const exchange = (
+    method: 'POST' | 'DELETE',
     path: string,
     body: string | Buffer,
     extra: Readonly<Record<string, string>> | undefined,
     receiver: HttpReceiver,
   ): void => {
     const fullPath = basePath + path;
-    const signature = signer.sign({ method: 'POST', host, path: fullPath, body, headers: extra });
+    const signature = signer.sign({ method, host, path: fullPath, body, headers: extra });
     // A flat [name, value, …] list goes straight into the header block, skipping the per-header
     // setHeader bookkeeping; Host must then be given explicitly (it is the signed one anyway).
     const headers: string[] = [
@@ -232,7 +235,7 @@ export function createSignedHttpClient({
     if (extra) for (const name of Object.keys(extra)) headers.push(name, extra[name] ?? '');
 
     const req = request(
-      { agent, hostname, port, method: 'POST', path: fullPath, headers },
+      { agent, hostname, port, method, path: fullPath, headers },
       onResponse,
     ) as TrackedRequest;
     req[kExchange] = new Exchange(receiver, timeoutMs);
@@ -241,11 +244,22 @@ export function createSignedHttpClient({
     req.end(body);
   };
 
+  const send = (
+    path: string,
+    body: string | Buffer,
+    extra: Readonly<Record<string, string>> | undefined,
+    receiver: HttpReceiver,
+  ): void => exchange('POST', path, body, extra, receiver);
+
   return {
     send,
     post: (path, body, headers) =>
       new Promise((resolve, reject) =>
         send(path, body, headers, { onHttpResponse: resolve, onHttpError: reject }),
+      ),
+    delete: (path) =>
+      new Promise((resolve, reject) =>
+        exchange('DELETE', path, '', undefined, { onHttpResponse: resolve, onHttpError: reject }),
       ),
     destroy: () => agent.destroy(),
   };

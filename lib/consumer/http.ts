@@ -1,11 +1,11 @@
 import http from 'node:http';
-import type { Metrics } from '../metrics';
+import type { MetricsRegistry } from '../metrics';
 
 /** `/metrics` (Prometheus text), `/health` (liveness) and `/ready` (joined its group) for the consumer. */
 export function startMetricsServer(opts: {
   port: number;
   host?: string;
-  metrics: Metrics;
+  metrics: MetricsRegistry;
   isReady: () => boolean;
 }): Promise<http.Server> {
   const server = http.createServer((req, res) => {

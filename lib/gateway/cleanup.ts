@@ -1,4 +1,5 @@
 import type { OutboundRecord } from '../kafka/publisher';
+import { gatewayCounters } from './counters';
 import type { CleanupDeps } from './deps';
 import { departureRecords } from './lifecycle';
 
@@ -34,6 +35,7 @@ export async function cleanupConnection(
     await deps.publisher.publish(records);
   } catch (err) {
     // State is already clean; losing a notification must not fail the disconnect.
+    gatewayCounters(deps.metrics).systemEventsLost.inc({ during: reason }, records.length);
     log.error('failed to publish disconnect events', { err, count: records.length });
   }
 }

@@ -3,6 +3,7 @@ import type { Config } from '../config';
 import type { EventPublisher } from '../kafka/publisher';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
+import type { ConnectionCloser } from '../push/closer';
 import type { ClientPusher } from '../push/pusher';
 import type { SessionStore } from '../store/session-store';
 import type { LifecycleStores } from './lifecycle';
@@ -32,6 +33,8 @@ export interface GatewayDeps extends EnvelopeContext {
   readonly verifier: TokenVerifier;
   /** The pusher for a Management API endpoint (one per endpoint, reused). */
   readonly pusherFor: (endpoint: string) => ClientPusher;
+  /** Closes connections through the Management API endpoint (one per endpoint, reused). */
+  readonly closerFor: (endpoint: string) => ConnectionCloser;
   readonly welcome: WelcomeTrigger;
   readonly logger: Logger;
   /** Counters of what the gateway refused or ignored (auth, origins), named like the consumer's. */
@@ -41,5 +44,5 @@ export interface GatewayDeps extends EnvelopeContext {
 /** The subset needed to clean a connection up (shared by `$disconnect` and the consumer's 410 path). */
 export type CleanupDeps = Pick<
   GatewayDeps,
-  'config' | 'store' | 'lifecycle' | 'publisher' | 'logger' | 'newId' | 'now'
+  'config' | 'store' | 'lifecycle' | 'publisher' | 'logger' | 'newId' | 'now' | 'metrics'
 >;

@@ -1,4 +1,5 @@
 import { TokenError, tokenIdentity } from '../auth/verifier';
+import { DeadlineError, withDeadline } from '../deadline';
 import { ClientError, DependencyError, notAuthenticated, tooLarge } from '../errors';
 import type { OutboundRecord } from '../kafka/publisher';
 import {
@@ -10,8 +11,10 @@ import {
 } from '../protocol/client';
 import type { Identity } from '../protocol/envelope';
 import { authenticated, clientErrorFrame, heartbeatAck, stateSnapshot } from '../protocol/server';
+import { isRedisFailure } from '../redis';
 import { isSpectatorsRoom } from '../store/keys';
-import type { MessageGate } from '../store/session-store';
+import { CONNECTION_LIMIT, LOBBY_LIMIT, type MessageGate } from '../store/session-store';
+import { gatewayCounters } from './counters';
 import type { GatewayDeps } from './deps';
 import { departureRecords, type Return, welcomeBack } from './lifecycle';
 import { presenceEvent, userConnectionEvent } from './system-events';
@@ -30,36 +33,146 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 type AuthenticateMessage = Extract<ClientMessage, { type: 'system.authenticate' }>;
 
+/** At most this many `message_ids` in one `chat.command.mark_read` (docs/decisions.md D9). */
+export const MAX_MARK_READ_IDS = 100;
 /**
- * `$default`: one client frame. Order: connection gate (rate-limit bucket, identity and welcome
- * claim in one Redis round trip) → size limit → rate limit → one validation pass → local handling
- * or forwarding to Kafka. Every failure becomes exactly one `system.error` frame; nothing throws
- * past this function.
+ * How long a heartbeat waits for Redis (gate and refresh) before it is answered anyway: the ack
+ * must reach the client within 1 s while Redis is unreachable (docs/decisions.md D9).
+ */
+export const HEARTBEAT_REDIS_BUDGET_MS = 400;
+
+/** What the client sees when Redis failed or missed its deadline: safe, and says "try again". */
+export const UNAVAILABLE_MESSAGE = 'Service temporarily unavailable';
+
+/**
+ * `$default`: one client frame. Order: size check and one validation pass (pure) → connection gate
+ * (rate-limit bucket, identity and welcome claim in one Redis round trip) → errors in the order
+ * size, rate, format → local handling or forwarding to Kafka. Every failure becomes exactly one
+ * `system.error` frame; nothing throws past this function.
+ *
+ * A connection Redis has no record of is closed, never served as a new anonymous one; a heartbeat
+ * is answered even when Redis is not (docs/decisions.md D9).
  */
 export async function handleMessage(deps: GatewayDeps, input: MessageInput): Promise<MessageReply> {
+  const { config, store } = deps;
+  const oversized = Buffer.byteLength(input.body, 'utf8') > config.ws.maxMessageSize;
+  let msg: ClientMessage | undefined;
+  let invalid: unknown;
+  if (!oversized) {
+    try {
+      msg = parseClientMessage(input.body);
+    } catch (err) {
+      invalid = err;
+    }
+  }
+  if (msg?.type === 'system.heartbeat') return heartbeat(deps, input);
   try {
-    const { config, store } = deps;
     const gate = await store.gateMessage(input.connectionId, {
       burst: config.ws.rateLimitBurst,
       perSec: config.ws.rateLimitPerSec,
     });
+    if (!gate) {
+      await closeLostConnection(deps, input);
+      return undefined;
+    }
     await ensureWelcomed(deps, input, gate);
-    if (Buffer.byteLength(input.body, 'utf8') > config.ws.maxMessageSize) throw tooLarge();
+    if (oversized) throw tooLarge();
     if (!gate.allowed) throw new ClientError('RATE_LIMIT', 'Rate limit exceeded');
-    const msg = parseClientMessage(input.body);
+    if (!msg) throw invalid;
     if (!gate.identity && requiresAuthentication(msg.type)) throw notAuthenticated();
     return await dispatch(deps, input, gate, msg);
   } catch (err) {
-    if (err instanceof ClientError) {
-      deps.logger.debug('client error', {
-        connectionId: input.connectionId,
-        code: err.code,
-        message: err.message,
-      });
-    } else {
-      deps.logger.error('message failed', { connectionId: input.connectionId, err });
-    }
+    return errorReply(deps, input, err);
+  }
+}
+
+/** The one `system.error` frame for a failure, logged and counted. */
+function errorReply(deps: GatewayDeps, input: MessageInput, err: unknown): string {
+  if (err instanceof ClientError) {
+    deps.logger.debug('client error', {
+      connectionId: input.connectionId,
+      code: err.code,
+      message: err.message,
+    });
     return JSON.stringify(clientErrorFrame(err));
+  }
+  if (isRedisFailure(err)) {
+    gatewayCounters(deps.metrics).dependencyErrors.inc({ dependency: 'redis' });
+    deps.logger.warn('message failed: redis unavailable', { connectionId: input.connectionId, err });
+    return JSON.stringify(
+      clientErrorFrame(new ClientError('MESSAGE_ERROR', UNAVAILABLE_MESSAGE, { cause: err })),
+    );
+  }
+  deps.logger.error('message failed', { connectionId: input.connectionId, err });
+  return JSON.stringify(clientErrorFrame(err));
+}
+
+/**
+ * `system.heartbeat` → `system.heartbeat_ack`, Redis or not: the gate and the refresh get
+ * {@link HEARTBEAT_REDIS_BUDGET_MS}; past that, or on a Redis error, the refresh is skipped and
+ * counted and the ack goes out anyway (a late ack makes today's clients reconnect).
+ */
+async function heartbeat(deps: GatewayDeps, input: MessageInput): Promise<MessageReply> {
+  const { config, store } = deps;
+  const budget = Math.min(HEARTBEAT_REDIS_BUDGET_MS, config.redis.commandTimeoutMs);
+  let gate: MessageGate | null;
+  try {
+    gate = await withDeadline(
+      store.gateMessage(input.connectionId, {
+        burst: config.ws.rateLimitBurst,
+        perSec: config.ws.rateLimitPerSec,
+      }),
+      budget,
+      () => new DeadlineError('heartbeat gate', budget),
+    );
+  } catch (err) {
+    skippedRefresh(deps, input, err);
+    return JSON.stringify(heartbeatAck(deps.now()));
+  }
+  if (!gate) {
+    await closeLostConnection(deps, input);
+    return undefined;
+  }
+  try {
+    await ensureWelcomed(deps, input, gate);
+    if (!gate.allowed) throw new ClientError('RATE_LIMIT', 'Rate limit exceeded');
+    if (gate.identity) {
+      await withDeadline(
+        store.heartbeat(input.connectionId, gate.identity, deps.now(), gate.connectedAt),
+        budget,
+        () => new DeadlineError('heartbeat refresh', budget),
+      );
+    }
+  } catch (err) {
+    if (err instanceof ClientError) return errorReply(deps, input, err);
+    skippedRefresh(deps, input, err);
+  }
+  return JSON.stringify(heartbeatAck(deps.now()));
+}
+
+function skippedRefresh(deps: GatewayDeps, input: MessageInput, err: unknown): void {
+  gatewayCounters(deps.metrics).heartbeatRefreshSkipped.inc();
+  deps.logger.warn('heartbeat answered without refresh: redis unavailable', {
+    connectionId: input.connectionId,
+    err: err instanceof Error ? err.message : String(err),
+  });
+}
+
+/**
+ * A frame from a connection past `$connect` that Redis has no record of: its state was lost
+ * (restart, failover, eviction). Close it so the client reconnects, re-authenticates and rejoins;
+ * never serve it as a new anonymous connection (docs/decisions.md D9). `$connect` writes the record
+ * before the upgrade completes, so a brand-new connection always has one.
+ */
+async function closeLostConnection(deps: GatewayDeps, input: MessageInput): Promise<void> {
+  gatewayCounters(deps.metrics).lostConnectionsClosed.inc();
+  deps.logger.warn('connection unknown to Redis (state lost): closing it', {
+    connectionId: input.connectionId,
+  });
+  try {
+    await deps.closerFor(input.endpoint).close(input.connectionId);
+  } catch (err) {
+    deps.logger.error('closing a lost connection failed', { connectionId: input.connectionId, err });
   }
 }
 
@@ -74,9 +187,8 @@ async function dispatch(
     case 'system.authenticate':
       return authenticate(deps, input, gate, msg);
     case 'system.heartbeat':
-      if (gate.identity)
-        await store.heartbeat(input.connectionId, gate.identity, deps.now(), gate.connectedAt);
-      return JSON.stringify(heartbeatAck(deps.now()));
+      // Answered before the gate (handleMessage); kept for the exhaustive switch.
+      return heartbeat(deps, input);
     case 'system.sync_state': {
       // Allowed before authentication (contract §2), but answered with the error until then.
       if (!gate.identity) throw notAuthenticated();
@@ -84,7 +196,8 @@ async function dispatch(
       return JSON.stringify(stateSnapshot(rooms.filter((r) => !isSpectatorsRoom(r))));
     }
     case 'chat.command.join_lobby':
-      await store.joinLobby(input.connectionId, String(msg.lobby_id));
+      if ((await store.joinLobby(input.connectionId, String(msg.lobby_id))) === LOBBY_LIMIT)
+        throw limitReached(deps, 'lobbies', 'Too many lobby subscriptions');
       return undefined;
     case 'chat.command.leave_lobby':
       await store.leaveLobby(input.connectionId, String(msg.lobby_id));
@@ -100,6 +213,8 @@ async function forward(
   identity: Identity,
   msg: ForwardedClientMessage,
 ): Promise<MessageReply> {
+  if (msg.type === 'chat.command.mark_read' && msg.message_ids.length > MAX_MARK_READ_IDS)
+    throw limitReached(deps, 'mark_read_ids', `Too many message_ids (at most ${MAX_MARK_READ_IDS})`);
   const built = await buildCommandRecords(
     msg,
     { identity, connectionId: input.connectionId, eventId: deps.newId, now: deps.now },
@@ -110,8 +225,18 @@ async function forward(
   } catch (err) {
     throw new ClientError('MESSAGE_ERROR', 'Kafka error: the command could not be forwarded', { cause: err });
   }
-  if (built.joinLobby !== undefined) await deps.store.joinLobby(input.connectionId, built.joinLobby);
+  if (built.joinLobby !== undefined) {
+    // The message went out; past the lobby limit the connection just does not subscribe.
+    if ((await deps.store.joinLobby(input.connectionId, built.joinLobby)) === LOBBY_LIMIT)
+      deps.logger.debug('lobby not joined: limit reached', { connectionId: input.connectionId });
+  }
   return undefined;
+}
+
+/** A limit of docs/decisions.md D9: an error for the client, counted; the connection stays open. */
+function limitReached(deps: GatewayDeps, limit: string, message: string): ClientError {
+  gatewayCounters(deps.metrics).limitRejections.inc({ limit });
+  return new ClientError('MESSAGE_ERROR', message);
 }
 
 /** Longest username taken from a client (docs/decisions.md D8). */
@@ -189,6 +314,8 @@ async function authenticate(
     deps.now(),
     gate.connectedAt,
   );
+  if (result === CONNECTION_LIMIT)
+    throw limitReached(deps, 'connections_per_user', 'Too many connections for this user');
   if (!result) {
     // $disconnect got there first: nothing was stored, nothing to announce, nobody to answer.
     deps.logger.info('connection gone before authentication completed', { connectionId: input.connectionId });
@@ -215,6 +342,7 @@ async function authenticate(
     await deps.publisher.publish(records);
   } catch (err) {
     // The session is stored and valid; a lost system event must not turn into a failed login.
+    gatewayCounters(deps.metrics).systemEventsLost.inc({ during: 'authenticate' }, records.length);
     deps.logger.error('failed to publish authentication events', {
       connectionId: input.connectionId,
       err: err instanceof DependencyError ? err.message : err,
@@ -259,8 +387,8 @@ async function ensureWelcomed(deps: GatewayDeps, input: MessageInput, gate: Mess
     }
     return;
   }
-  for (let waited = 0; waited < 500; waited += 5) {
-    await sleep(5);
+  for (let waited = 0; waited < 500; waited += 10) {
+    await sleep(10);
     if ((await deps.store.welcomeState(input.connectionId)) !== 'pending') return;
   }
 }

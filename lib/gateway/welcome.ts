@@ -5,7 +5,9 @@ import type { GatewayDeps, WelcomeRequest } from './deps';
 export interface WelcomeOptions {
   /** How long to keep retrying while the connection is not yet open (410 during `$connect`). */
   readonly deadlineMs?: number;
+  /** First retry delay; it doubles up to `maxRetryEveryMs`. */
   readonly retryEveryMs?: number;
+  readonly maxRetryEveryMs?: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -14,18 +16,21 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * Pushes `system.welcome` as the connection's first message (D7).
  *
  * API Gateway refuses pushes until `$connect` has returned (410), so this runs asynchronously
- * after it and retries a 410 for a short while. The welcome is claimed in Redis first: exactly one
- * of this function and `$default` (when the client speaks before the welcome arrived) sends it.
+ * after it and retries a 410 for a short while, backing off. The welcome is claimed in Redis first:
+ * exactly one of this function and `$default` (when the client speaks before the welcome arrived)
+ * sends it. The claim never re-creates a removed connection, and the retries stop as soon as Redis
+ * says the connection is gone (`$disconnect` ran): a 410 then means closed, not "not open yet".
  */
 export async function deliverWelcome(
   deps: Pick<GatewayDeps, 'store' | 'pusherFor' | 'logger' | 'now'>,
   req: WelcomeRequest,
-  { deadlineMs = 3000, retryEveryMs = 10 }: WelcomeOptions = {},
+  { deadlineMs = 3000, retryEveryMs = 10, maxRetryEveryMs = 200 }: WelcomeOptions = {},
 ): Promise<'sent' | 'claimed-elsewhere' | 'gone'> {
   const log = deps.logger.child({ connectionId: req.connectionId });
   if (!(await deps.store.claimWelcome(req.connectionId))) return 'claimed-elsewhere';
   const pusher = deps.pusherFor(req.endpoint);
   const started = Date.now();
+  let delay = retryEveryMs;
   for (;;) {
     const result = await pushWelcome(pusher, req.connectionId, deps.now());
     if (result === 'ok') {
@@ -33,11 +38,12 @@ export async function deliverWelcome(
       log.debug('welcome sent', { ms: Date.now() - started });
       return 'sent';
     }
-    if (Date.now() - started >= deadlineMs) {
+    if (Date.now() - started >= deadlineMs || (await deps.store.welcomeState(req.connectionId)) === 'none') {
       log.info('welcome not delivered: connection gone');
       return 'gone';
     }
-    await sleep(retryEveryMs);
+    await sleep(delay);
+    delay = Math.min(maxRetryEveryMs, delay * 2);
   }
 }
 

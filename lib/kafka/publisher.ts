@@ -1,4 +1,5 @@
 import { type Kafka, Partitioners, type Producer } from 'kafkajs';
+import { DeadlineError, withDeadline } from '../deadline';
 import { DependencyError } from '../errors';
 import type { Envelope } from '../protocol/envelope';
 
@@ -22,6 +23,12 @@ export interface KafkaPublisherOptions {
   kafka: Kafka;
   /** -1 = all in-sync replicas (default), 1 = leader only. */
   acks?: -1 | 1;
+  /**
+   * Deadline of one `publish`, connecting and kafkajs's own retries included (docs/decisions.md
+   * D9). Past it `publish` rejects with a `DependencyError`; kafkajs may still complete the send in
+   * the background, so a record reported as failed can still arrive (at least once, never lost
+   * silently).
+   */
   timeoutMs?: number;
 }
 
@@ -32,7 +39,7 @@ export interface KafkaPublisherOptions {
 export function createKafkaPublisher({
   kafka,
   acks = -1,
-  timeoutMs = 5000,
+  timeoutMs = 3000,
 }: KafkaPublisherOptions): EventPublisher {
   let producer: Producer | undefined;
   let connecting: Promise<Producer> | undefined;
@@ -44,6 +51,9 @@ export function createKafkaPublisher({
         // Same key → same partition as the Java/librdkafka default (murmur2), like the old gateway.
         createPartitioner: Partitioners.DefaultPartitioner,
         allowAutoTopicCreation: true,
+        // kafkajs's default retries run for 11–17 s against a dead broker; keep its own attempts
+        // roughly inside the deadline so little is still in flight when the caller gave up.
+        retry: { retries: 3, initialRetryTime: 100, maxRetryTime: Math.max(200, Math.floor(timeoutMs / 3)) },
       });
       p.on(p.events.DISCONNECT, () => {
         producer = undefined;
@@ -71,13 +81,16 @@ export function createKafkaPublisher({
         }
         list.push({ key: r.key, value: JSON.stringify(r.envelope) });
       }
-      try {
+      const send = async () => {
         const p = await ready();
         await p.sendBatch({
           acks,
           timeout: timeoutMs,
           topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
         });
+      };
+      try {
+        await withDeadline(send(), timeoutMs, () => new DeadlineError('kafka publish', timeoutMs));
       } catch (err) {
         throw new DependencyError('kafka', 'publish failed', true, { cause: err });
       }

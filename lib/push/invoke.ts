@@ -54,6 +54,8 @@ export interface AsyncInvokerOptions {
   readonly functionName: string;
   /** Defaults to the environment, with the dummy `local` pair allowed only for a loopback endpoint. */
   readonly credentials?: CredentialsProvider;
+  /** Resolves once `credentials` can answer (a `CredentialsSource`'s `ready`); awaited before each invocation. */
+  readonly credentialsReady?: () => Promise<void>;
   /** Default 5000 ms. */
   readonly timeoutMs?: number;
   /** Default 16: invocations are one per `$connect`, not a fan-out. */
@@ -91,6 +93,7 @@ export function createAsyncInvoker<TPayload = unknown>(opts: AsyncInvokerOptions
     const body = JSON.stringify(payload);
     let res: Awaited<ReturnType<typeof client.post>>;
     try {
+      await opts.credentialsReady?.();
       res = await client.post(path, body, headers);
     } catch (err) {
       throw new InvokeError(`invoke ${functionName} failed: ${describeError(err)}`, {

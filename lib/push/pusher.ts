@@ -122,6 +122,11 @@ export interface PusherOptions {
    * a loopback endpoint.
    */
   readonly credentials?: CredentialsProvider;
+  /**
+   * Resolves once `credentials` can answer (a `CredentialsSource`'s `ready`): the first pushes wait
+   * for it, later ones take the synchronous path. Rejecting fails those pushes, not retriable.
+   */
+  readonly credentialsReady?: () => Promise<void>;
   readonly hooks?: PusherHooks;
   /**
    * A connection whose push got no answer at all, retries included (every attempt timed out or
@@ -437,12 +442,41 @@ export function createManagementApiPusher(opts: PusherOptions): ClientPusher {
   // signer computes its canonical form once.
   const headers = Object.freeze({ 'content-type': 'application/octet-stream' });
 
-  const transport: Transport = (push) => {
+  const send: Transport = (push) => {
     // The attempt itself receives the HTTP outcome (onHttpResponse / onHttpError map it).
     client.send(`/@connections/${encodeURIComponent(push.connectionId)}`, push.data, headers, push);
   };
+  // Until the credentials are loaded, attempts wait for them; after that, no wait and no I/O per push.
+  let transport = send;
+  const loading = opts.credentialsReady?.();
+  if (loading) {
+    transport = (push) => {
+      loading.then(
+        () => send(push),
+        (err: unknown) =>
+          push.complete(
+            new PushError(`push to ${push.connectionId} failed: ${describeError(err)}`, {
+              retriable: false,
+              connectionId: push.connectionId,
+              attempts: push.attempt,
+              cause: err,
+            }),
+          ),
+      );
+    };
+    loading.then(
+      () => {
+        transport = send;
+      },
+      () => undefined, // reported per push above
+    );
+  }
 
-  return createRetryingPusher(opts, transport, () => client.destroy());
+  return createRetryingPusher(
+    opts,
+    (push) => transport(push),
+    () => client.destroy(),
+  );
 }
 
 /** Options of `pushMany`. */

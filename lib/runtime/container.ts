@@ -1,13 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import { createTokenVerifier, readPublicKey } from '../auth/verifier';
+import {
+  type CredentialsSource,
+  createChainCredentialsSource,
+  staticCredentialsFor,
+} from '../aws/credentials';
 import type { Config } from '../config';
 import type { GatewayDeps, WelcomeRequest, WelcomeTrigger } from '../gateway/deps';
 import { createLifecycleStores } from '../gateway/lifecycle';
 import { createKafka } from '../kafka/client';
 import { createKafkaPublisher } from '../kafka/publisher';
 import { createLogger, type Logger } from '../logger';
-import { createMetrics, type Metrics } from '../metrics';
+import type { Metrics } from '../metrics';
+import { createManagementApiCloser } from '../push/closer';
 import { type AsyncInvoker, createAsyncInvoker } from '../push/invoke';
 import { type ClientPusher, createManagementApiPusher, type PusherHooks } from '../push/pusher';
 import { createRedisClient, type RedisClient } from '../redis';
@@ -19,6 +25,8 @@ export interface Runtime {
   readonly kafka: Kafka;
   /** The container's metrics: the consumer renders them on `/metrics`, Lambda emits them as EMF. */
   readonly metrics: Metrics;
+  /** The credentials used to sign calls to `endpoint` (await `ready()` to fail fast at start-up). */
+  credentialsFor(endpoint: string): CredentialsSource;
   close(): Promise<void>;
 }
 
@@ -26,24 +34,38 @@ export interface RuntimeOptions {
   readonly logger?: Logger;
   /** False for processes that never see client tokens (the consumer): no key check, no warning. */
   readonly verifiesTokens?: boolean;
-  /** Defaults to a fresh registry. */
-  readonly metrics?: Metrics;
+  /** Environment the credentials are read from. Default `process.env`. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** The provider chain for endpoints without static credentials. Default AWS's default chain. */
+  readonly credentialsChain?: CredentialsSource;
+  /**
+   * Where the container's metrics go: a Prometheus registry (`createMetrics`) in the consumer, EMF
+   * (`createEmfMetrics`) in Lambda. Required, so Lambda bundles never load prom-client.
+   */
+  readonly metrics: Metrics;
 }
 
 /**
  * Creates every client of a container once: Redis, the Kafka producer, the token verifier and one
  * pusher per Management API endpoint. Nothing in lib/ creates clients itself.
  */
-export function createRuntime(config: Config, options: RuntimeOptions = {}): Runtime {
+export function createRuntime(config: Config, options: RuntimeOptions): Runtime {
   const logger = options.logger ?? createLogger({ level: config.logLevel, base: { service: 'ws-gateway' } });
-  const redis = createRedisClient({ url: config.redis.url, cluster: config.redis.cluster, logger });
+  const redis = createRedisClient({
+    url: config.redis.url,
+    cluster: config.redis.cluster,
+    logger,
+    commandTimeoutMs: config.redis.commandTimeoutMs,
+  });
   const store = createSessionStore({
     redis,
     connectionTtlSecs: config.ws.connectionTtlSecs,
     keyPrefix: config.redis.keyPrefix,
+    maxConnectionsPerUser: config.ws.maxConnectionsPerUser,
+    maxLobbiesPerConnection: config.ws.maxLobbiesPerConnection,
   });
   const kafka = createKafka(config.kafka, logger);
-  const publisher = createKafkaPublisher({ kafka });
+  const publisher = createKafkaPublisher({ kafka, timeoutMs: config.kafka.publishTimeoutMs });
   const verifiesTokens = options.verifiesTokens ?? true;
   const verifier = createTokenVerifier(
     verifiesTokens
@@ -58,7 +80,7 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}): Run
   if (verifiesTokens && !verifier.hasKeys)
     logger.warn('no JWT key configured (JWT_PUBLIC_KEY_PATH / JWT_SECRET): every token will be rejected');
 
-  const metrics = options.metrics ?? createMetrics();
+  const { metrics } = options;
   const pushDuration = metrics.histogram(
     'ws_gateway_push_duration_seconds',
     'One push to a connection through the Management API, retries included, by result',
@@ -67,12 +89,25 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}): Run
     onOutcome: (e) => pushDuration.observe({ result: e.outcome }, e.durationMs / 1000),
   };
 
+  // Credentials per endpoint: static ones where they need no provider (Lambda's environment, the
+  // dummy pair for serverless-offline), else the one provider chain of the process.
+  let chain: CredentialsSource | undefined;
+  const credentialsFor = (endpoint: string): CredentialsSource => {
+    const fixed = staticCredentialsFor(endpoint, options.env);
+    if (fixed) return fixed;
+    chain ??= options.credentialsChain ?? createChainCredentialsSource({ logger });
+    return chain;
+  };
+
   const pushers = new Map<string, ClientPusher>();
   const pusherFor = (endpoint: string): ClientPusher => {
     let p = pushers.get(endpoint);
     if (!p) {
+      const credentials = credentialsFor(endpoint);
       p = createManagementApiPusher({
         endpoint,
+        credentials: credentials.get,
+        credentialsReady: credentials.ready,
         region: config.aws.region,
         logger,
         maxRetries: config.push.maxRetries,
@@ -85,13 +120,31 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}): Run
     return p;
   };
 
+  const closers = new Map<string, ReturnType<typeof createManagementApiCloser>>();
+  const closerFor = (endpoint: string) => {
+    let c = closers.get(endpoint);
+    if (!c) {
+      c = createManagementApiCloser({
+        endpoint,
+        region: config.aws.region,
+        timeoutMs: config.push.timeoutMs,
+      });
+      closers.set(endpoint, c);
+    }
+    return c;
+  };
+
   // Created on first use: only $connect invokes the welcome function, and other processes (the
   // consumer) must not need Lambda credentials.
   let invoker: AsyncInvoker<WelcomeRequest> | undefined;
   const welcome: WelcomeTrigger = {
     trigger: (req) => {
+      const endpoint = config.aws.lambdaEndpoint ?? `https://lambda.${config.aws.region}.amazonaws.com`;
+      const credentials = credentialsFor(endpoint);
       invoker ??= createAsyncInvoker<WelcomeRequest>({
-        endpoint: config.aws.lambdaEndpoint,
+        endpoint,
+        credentials: credentials.get,
+        credentialsReady: credentials.ready,
         region: config.aws.region,
         functionName: config.aws.welcomeFunctionName,
       });
@@ -110,6 +163,7 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}): Run
     publisher,
     verifier,
     pusherFor,
+    closerFor,
     welcome,
     logger,
     metrics,
@@ -121,11 +175,14 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}): Run
     redis,
     kafka,
     metrics,
+    credentialsFor,
     async close() {
+      chain?.close();
       await Promise.allSettled([
         publisher.disconnect(),
         invoker?.close(),
         ...[...pushers.values()].map((p) => p.close()),
+        ...[...closers.values()].map(async (c) => c.destroy()),
         redis.quit(),
       ]);
     },

@@ -14,9 +14,9 @@ import type middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { type Config, getConfig } from '../config';
 import { type Logger, redactFields } from '../logger';
-import { createMetrics, type Metrics } from '../metrics';
+import type { Metrics } from '../metrics';
 import { createRuntime, type Runtime } from './container';
-import { createEmfBuffer } from './emf';
+import { createEmfMetrics } from './emf';
 import { loggerOnPowertools } from './powertools-logger';
 
 /** `service` of every log entry and the EMF `service` dimension (`POWERTOOLS_SERVICE_NAME` overrides it). */
@@ -54,8 +54,8 @@ export function createObservability({
 }: ObservabilityOptions = {}): Observability {
   const powertoolsLogger = new PowertoolsLogger({ serviceName });
   const powertoolsMetrics = new PowertoolsMetrics({ namespace, serviceName });
-  const emf = createEmfBuffer();
-  const flush = () => emf.flush(powertoolsMetrics);
+  const metrics = createEmfMetrics();
+  const flush = () => metrics.flush(powertoolsMetrics);
 
   /** Publishes the invocation's metrics (and the cold start once per container) as EMF. */
   const emitMetrics: middy.MiddlewareObj<unknown, unknown, Error, Context> = {
@@ -86,7 +86,7 @@ export function createObservability({
 
   return {
     logger: loggerOnPowertools(powertoolsLogger),
-    metrics: createMetrics({ onRecord: emf.record }),
+    metrics,
     setLogLevel: (level) =>
       powertoolsLogger.setLogLevel(level.toUpperCase() as Parameters<PowertoolsLogger['setLogLevel']>[0]),
     middlewares: () => [injectContext, emitMetrics, logErrors],

@@ -21,6 +21,12 @@ export interface Keys {
    * (the reverse index used for cleanup).
    */
   conn(connectionId: string): string;
+  /**
+   * HASH: the connection's reverse index (`uid`, `un`, `ro`, `r:<roomId>`, `l:<lobbyId>`), a copy
+   * of those fields of `conn` with a longer TTL (twice the connection TTL, refreshed by heartbeats),
+   * so a cleanup that finds `conn` gone (expired, evicted) still knows which sets to leave.
+   */
+  connIndex(connectionId: string): string;
   /** SET of every open connection, anonymous ones included (broadcast). */
   connections(): string;
   /** SET of connection ids in a game room; spectators use the room id `spectators:<roomId>`. */
@@ -38,6 +44,7 @@ export function createKeys(prefix = ''): Keys {
     presenceOnline: () => `${prefix}presence:online`,
     userPresence: (uid) => `${prefix}user:presence:${uid}`,
     conn: (id) => `${prefix}gw:conn:${id}`,
+    connIndex: (id) => `${prefix}gw:ix:${id}`,
     connections: () => `${prefix}gw:connections`,
     roomSockets: (roomId) => `${prefix}room:sockets:${roomId}`,
     lobbySockets: (lobbyId) => `${prefix}lobby:sockets:${lobbyId}`,

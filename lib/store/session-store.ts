@@ -6,8 +6,6 @@ import { createKeys, isSpectatorsRoom, type Keys, spectatorsRoom } from './keys'
 export interface MessageGate {
   /** False when the rate-limit bucket was empty: the frame is dropped. */
   readonly allowed: boolean;
-  /** True when Redis had no record of the connection (e.g. after a Redis restart); it was re-created anonymous. */
-  readonly recreated: boolean;
   readonly identity: Identity | null;
   /** Identity bound at `$connect` from a verified token or cookie. */
   readonly bound: Identity | null;
@@ -36,6 +34,11 @@ export interface AuthResult {
   readonly previous: { identity: Identity; wentOffline: boolean; rooms: readonly string[] } | null;
 }
 
+/** `authenticate` refused: the user already holds `maxConnectionsPerUser` connections. Nothing was written. */
+export const CONNECTION_LIMIT = 'connection-limit' as const;
+/** `joinLobby` refused: the connection already holds `maxLobbiesPerConnection` lobbies. Nothing was written. */
+export const LOBBY_LIMIT = 'lobby-limit' as const;
+
 /**
  * The Redis-backed state of connections, users, presence, rooms and lobbies (the `SessionStore` port).
  *
@@ -49,24 +52,40 @@ export interface SessionStore {
     connectionId: string,
     init: { connectedAt: Date; bound: Identity | null },
   ): Promise<void>;
-  /** Rate limit (token bucket, atomic) + the connection's identity + the welcome claim, in one round trip. */
-  gateMessage(connectionId: string, rate: { burst: number; perSec: number }): Promise<MessageGate>;
+  /**
+   * Rate limit (token bucket, atomic) + the connection's identity + the welcome claim, in one round
+   * trip. Null when Redis has no record of the connection (its state was lost, or it is being
+   * removed): nothing is written then (docs/decisions.md D9).
+   */
+  gateMessage(connectionId: string, rate: { burst: number; perSec: number }): Promise<MessageGate | null>;
   markWelcomed(connectionId: string): Promise<void>;
   /** Forgets the identity bound at `$connect` (never re-creates a gone connection). */
   dropBinding(connectionId: string): Promise<void>;
-  /** Claims the welcome for the async welcome invocation; false when already claimed. */
+  /** Claims the welcome for the async welcome invocation; false when already claimed or the connection is gone. */
   claimWelcome(connectionId: string): Promise<boolean>;
+  /** `none`: Redis has no (live) record of the connection. */
   welcomeState(connectionId: string): Promise<'none' | 'pending' | 'done'>;
-  /** Stores the connection's identity; null (nothing written) when the connection is already gone. */
+  /**
+   * Stores the connection's identity; null (nothing written) when the connection is already gone,
+   * `CONNECTION_LIMIT` (nothing written) when the user is at `maxConnectionsPerUser`.
+   *
+   * The identity the connection had before is read and replaced atomically, so two concurrent
+   * authentications leave the connection in exactly one user's set; `previous` is only a hint
+   * kept for callers and is not trusted.
+   */
   authenticate(
     connectionId: string,
     identity: Identity,
     previous: Identity | null,
     now: Date,
     connectedAt: string,
-  ): Promise<AuthResult | null>;
+  ): Promise<AuthResult | typeof CONNECTION_LIMIT | null>;
   heartbeat(connectionId: string, identity: Identity, now: Date, connectedAt: string): Promise<void>;
-  /** Removes every key of the connection. Idempotent: a second call returns null. */
+  /**
+   * Removes every key of the connection. Idempotent: a second call returns null. Works without the
+   * connection hash too (expired, evicted, or left behind by a cleanup that died half-way): the
+   * reverse index still names the user, rooms and lobbies to leave.
+   */
   removeConnection(connectionId: string): Promise<RemovedConnection | null>;
   roomsOf(connectionId: string): Promise<string[]>;
   connectionsOfUsers(userIds: readonly string[]): Promise<string[]>;
@@ -82,9 +101,11 @@ export interface SessionStore {
    * (docs/decisions.md D10). Returns the rooms it was put into: none when the connection is gone.
    */
   joinConnection(connectionId: string, roomIds: readonly string[]): Promise<string[]>;
-  joinLobby(connectionId: string, lobbyId: string): Promise<void>;
+  /** Subscribes the connection to a lobby; `LOBBY_LIMIT` (nothing written) past `maxLobbiesPerConnection`. */
+  joinLobby(connectionId: string, lobbyId: string): Promise<undefined | typeof LOBBY_LIMIT>;
   leaveLobby(connectionId: string, lobbyId: string): Promise<void>;
   recordChatMessage(messageId: string, senderId: string): Promise<void>;
+  /** Senders of delivered chat messages, in order (null: unknown); one pipelined round trip. */
   chatMessageSenders(messageIds: readonly string[]): Promise<Array<string | null>>;
   /** Display name of a user from any live session (`user:sockets` → `socket:`), or null. */
   usernameOf(userId: string): Promise<string | null>;
@@ -94,26 +115,29 @@ export interface SessionStore {
 const CHAT_MESSAGE_TTL_SECS = 7 * 86400;
 const SOCKET_TTL_SECS = 86400;
 const PRESENCE_TTL_SECS = 120;
+/**
+ * How long a claimed connection hash stays as a tombstone (`x` field) while its cleanup runs. A
+ * cleanup that dies half-way is redone by the next `$disconnect`, 410 or sweep within this time.
+ */
+const TOMBSTONE_TTL_SECS = 300;
 
 /**
  * One script per hot path, each on the single `conn` hash (Cluster-safe). Server time (TIME)
  * keeps the bucket consistent across Lambda instances whose clocks differ.
- * Returns {allowed, recreated, uid, un, ro, buid, bun, bro, welcome, at}.
+ *
+ * A connection Redis has no record of (or one being removed: `x`) is answered with {-1} and NOT
+ * re-created: its state was lost and the caller closes it (docs/decisions.md D9).
+ * Otherwise returns {allowed, uid, un, ro, buid, bun, bro, welcome, at}.
  */
 const GATE_SCRIPT = `
 local k = KEYS[1]
 local burst = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
+local v = redis.call('HMGET', k, 'tk', 'ts', 'uid', 'un', 'ro', 'buid', 'bun', 'bro', 'w', 'at', 'x')
+if not v[10] or v[11] then return {-1} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local recreated = 0
-if redis.call('EXISTS', k) == 0 then
-  redis.call('HSET', k, 'at', ARGV[4], 'tk', burst, 'ts', now, 'w', 'done')
-  redis.call('EXPIRE', k, ttl)
-  recreated = 1
-end
-local v = redis.call('HMGET', k, 'tk', 'ts', 'uid', 'un', 'ro', 'buid', 'bun', 'bro', 'w', 'at')
 local tk = tonumber(v[1]) or burst
 local ts = tonumber(v[2]) or now
 if now > ts then tk = math.min(burst, tk + (now - ts) / 1000 * rate) end
@@ -130,35 +154,120 @@ if not w then
   redis.call('HSET', k, 'w', 'default')
   w = 'mine'
 end
-return {allowed, recreated, v[3], v[4], v[5], v[6], v[7], v[8], w, v[10]}
+return {allowed, v[3], v[4], v[5], v[6], v[7], v[8], w, v[10]}
 `;
 
-/** HGETALL + DEL in one step, so concurrent $disconnect and 410 cleanups clean (and publish) once. */
+/**
+ * Claims a connection for its cleanup: its fields and whether this caller is the first. The hash is
+ * kept as a tombstone (`x`, short TTL) until the cleanup finished, so a cleanup that dies half-way
+ * can be redone by the next caller, and frames, joins and authentications see it as gone.
+ * Returns {} when there is no hash, else {first (1|0), field, value, …}.
+ */
 const CLAIM_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+local h = redis.call('HGETALL', KEYS[1])
+local first = redis.call('HSETNX', KEYS[1], 'x', '1')
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
+table.insert(h, 1, first)
+return h
+`;
+
+/** HGETALL + DEL in one step (the reverse index, when the connection hash is already gone). */
+const TAKE_SCRIPT = `
 local h = redis.call('HGETALL', KEYS[1])
 if #h > 0 then redis.call('DEL', KEYS[1]) end
 return h
 `;
 
-/** HSET (field, value, …) only on a live connection: never resurrect a removed one as a hash without TTL. */
-const HSET_IF_EXISTS_SCRIPT = `
-if redis.call('EXISTS', KEYS[1]) == 1 then
+/**
+ * HSET (field, value, …) only on a live connection (present, not being removed): never resurrect a
+ * removed one as a hash without TTL.
+ */
+const HSET_IF_LIVE_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('HEXISTS', KEYS[1], 'x') == 0 then
   redis.call('HSET', KEYS[1], unpack(ARGV))
   return 1
 end
 return 0
 `;
 
+/**
+ * The welcome claim (HSETNX `w`) on a live connection only: a plain HSETNX would re-create a
+ * removed connection as a hash without TTL. Returns 1 when claimed.
+ */
+const CLAIM_WELCOME_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'x') == 1 then return 0 end
+return redis.call('HSETNX', KEYS[1], 'w', 'invoke')
+`;
+
+/**
+ * Replaces the identity of a live connection and returns the one it had, atomically: of two
+ * concurrent authentications the second sees the first's user and takes the connection out of
+ * that user's set. Returns 0 when the connection is gone, else {1, uid, un, ro} (previous).
+ */
+const SWAP_IDENTITY_SCRIPT = `
+local k = KEYS[1]
+if redis.call('EXISTS', k) == 0 or redis.call('HEXISTS', k, 'x') == 1 then return 0 end
+local prev = redis.call('HMGET', k, 'uid', 'un', 'ro')
+redis.call('HSET', k, 'uid', ARGV[1], 'un', ARGV[2], 'ro', ARGV[3])
+return {1, prev[1], prev[2], prev[3]}
+`;
+
+/**
+ * Admits a connection to a user's set unless the user is at the limit (docs/decisions.md D9).
+ * Returns 1 (added), 2 (already a member), 0 (full: nothing written).
+ */
+const ADMIT_SCRIPT = `
+local k = KEYS[1]
+if redis.call('SISMEMBER', k, ARGV[1]) == 1 then
+  redis.call('EXPIRE', k, tonumber(ARGV[3]))
+  return 2
+end
+if redis.call('SCARD', k) >= tonumber(ARGV[2]) then return 0 end
+redis.call('SADD', k, ARGV[1])
+redis.call('EXPIRE', k, tonumber(ARGV[3]))
+return 1
+`;
+
+/** SREM, then SCARD of what is left, in one step: "was that the user's last connection?" */
+const DETACH_SCRIPT = `
+redis.call('SREM', KEYS[1], ARGV[1])
+return redis.call('SCARD', KEYS[1])
+`;
+
+/**
+ * Subscribes a live connection to a lobby, at most ARGV[2] lobbies (the `l:` fields). Returns
+ * 1 (subscribed or already), 0 (connection gone), -1 (limit reached: nothing written).
+ */
+const JOIN_LOBBY_SCRIPT = `
+local k = KEYS[1]
+if redis.call('EXISTS', k) == 0 or redis.call('HEXISTS', k, 'x') == 1 then return 0 end
+local f = 'l:' .. ARGV[1]
+if redis.call('HEXISTS', k, f) == 1 then return 1 end
+local n = 0
+for _, name in ipairs(redis.call('HKEYS', k)) do
+  if string.sub(name, 1, 2) == 'l:' then n = n + 1 end
+end
+if n >= tonumber(ARGV[2]) then return -1 end
+redis.call('HSET', k, f, '1')
+return 1
+`;
+
 type ScriptClient = RedisClient & {
-  wsgGate(
+  wsgGate(key: string, burst: number, perSec: number, ttl: number): Promise<Array<string | number | null>>;
+  wsgClaim(key: string, tombstoneTtl: number): Promise<Array<string | number>>;
+  wsgTake(key: string): Promise<string[]>;
+  wsgHsetLive(key: string, ...fieldsAndValues: string[]): Promise<number>;
+  wsgSwapIdentity(
     key: string,
-    burst: number,
-    perSec: number,
-    ttl: number,
-    at: string,
-  ): Promise<Array<string | number | null>>;
-  wsgClaim(key: string): Promise<string[]>;
-  wsgHsetx(key: string, ...fieldsAndValues: string[]): Promise<number>;
+    uid: string,
+    un: string,
+    ro: string,
+  ): Promise<0 | Array<string | number | null>>;
+  wsgAdmit(key: string, member: string, limit: number, ttl: number): Promise<number>;
+  wsgDetach(key: string, member: string): Promise<number>;
+  wsgJoinLobby(key: string, lobbyId: string, limit: number): Promise<number>;
+  wsgClaimWelcome(key: string): Promise<number>;
 };
 
 /** Room ids from the connection hash's field names (`r:<roomId>`: the reverse index). */
@@ -179,26 +288,46 @@ function identityFrom(uid: unknown, un: unknown, ro: unknown): Identity | null {
   return { userId: uid, username: typeof un === 'string' ? un : '', roles };
 }
 
+function toHash(flat: ReadonlyArray<string | number>, from = 0): Record<string, string> {
+  const h: Record<string, string> = {};
+  for (let i = from; i + 1 < flat.length; i += 2) h[String(flat[i])] = String(flat[i + 1]);
+  return h;
+}
+
 export interface SessionStoreOptions {
   redis: RedisClient;
   /** TTL of the connection hash and routing sets; refreshed by heartbeats and joins. */
   connectionTtlSecs: number;
   keyPrefix?: string;
+  /** Authenticated connections per user (docs/decisions.md D9); unlimited when absent. */
+  maxConnectionsPerUser?: number;
+  /** Lobby subscriptions per connection (docs/decisions.md D9); unlimited when absent. */
+  maxLobbiesPerConnection?: number;
 }
 
 export function createSessionStore({
   redis,
   connectionTtlSecs,
   keyPrefix = '',
+  maxConnectionsPerUser = Number.MAX_SAFE_INTEGER,
+  maxLobbiesPerConnection = Number.MAX_SAFE_INTEGER,
 }: SessionStoreOptions): SessionStore {
   const keys = createKeys(keyPrefix);
   const r = redis as ScriptClient;
   if (!('wsgGate' in r)) {
     redis.defineCommand('wsgGate', { numberOfKeys: 1, lua: GATE_SCRIPT });
     redis.defineCommand('wsgClaim', { numberOfKeys: 1, lua: CLAIM_SCRIPT });
-    redis.defineCommand('wsgHsetx', { numberOfKeys: 1, lua: HSET_IF_EXISTS_SCRIPT });
+    redis.defineCommand('wsgTake', { numberOfKeys: 1, lua: TAKE_SCRIPT });
+    redis.defineCommand('wsgHsetLive', { numberOfKeys: 1, lua: HSET_IF_LIVE_SCRIPT });
+    redis.defineCommand('wsgSwapIdentity', { numberOfKeys: 1, lua: SWAP_IDENTITY_SCRIPT });
+    redis.defineCommand('wsgAdmit', { numberOfKeys: 1, lua: ADMIT_SCRIPT });
+    redis.defineCommand('wsgDetach', { numberOfKeys: 1, lua: DETACH_SCRIPT });
+    redis.defineCommand('wsgJoinLobby', { numberOfKeys: 1, lua: JOIN_LOBBY_SCRIPT });
+    redis.defineCommand('wsgClaimWelcome', { numberOfKeys: 1, lua: CLAIM_WELCOME_SCRIPT });
   }
   const ttl = connectionTtlSecs;
+  /** The reverse index outlives the connection hash it mirrors (docs/architecture.md, "Redis keys"). */
+  const indexTtl = 2 * connectionTtlSecs;
 
   const socketJson = (identity: Identity, connectedAt: string, lastSeen: string) =>
     JSON.stringify({
@@ -212,15 +341,29 @@ export function createSessionStore({
   const presenceJson = (lastSeen: string) =>
     JSON.stringify({ status: 'online', last_seen: lastSeen, current_room: null, current_game: null });
 
-  /** Removes a connection from a user's set; reports whether the user has no connection left. */
-  async function detachFromUser(connectionId: string, userId: string): Promise<boolean> {
-    const [, left] = await Promise.all([
-      redis.srem(keys.userSockets(userId), connectionId),
-      redis.scard(keys.userSockets(userId)),
+  /** Writes fields of the reverse index and renews its TTL. */
+  const indexSet = (connectionId: string, fields: Record<string, string>) =>
+    Promise.all([
+      redis.hset(keys.connIndex(connectionId), fields),
+      redis.expire(keys.connIndex(connectionId), indexTtl),
     ]);
+
+  /**
+   * Removes a connection from a user's set; reports whether the user went offline.
+   *
+   * The sets live in different slots, so this cannot be one script on Redis Cluster. Instead:
+   * SREM+SCARD atomically on the user's set; only when it is empty, SREM from `presence:online`;
+   * then look again. A connection admitted meanwhile (authenticate adds to the user's set BEFORE
+   * `presence:online`) is seen by that second look, which puts the user back: a quick reload never
+   * leaves an online user out of `presence:online`. If the put-back finds the user already there,
+   * the newcomer re-added them and announced `online`, so our `offline` stands.
+   */
+  async function detachFromUser(connectionId: string, userId: string): Promise<boolean> {
+    const left = await r.wsgDetach(keys.userSockets(userId), connectionId);
     if (left !== 0) return false;
-    // Only the caller that actually removes the user from the set reports the transition.
-    return (await redis.srem(keys.presenceOnline(), userId)) === 1;
+    if ((await redis.srem(keys.presenceOnline(), userId)) !== 1) return false;
+    if ((await redis.scard(keys.userSockets(userId))) === 0) return true;
+    return (await redis.sadd(keys.presenceOnline(), userId)) === 0;
   }
 
   /** Takes a connection out of every game room (and spectator room) it is in; returns the game rooms. */
@@ -228,8 +371,10 @@ export function createSessionStore({
     const k = keys.conn(connectionId);
     const rooms = roomsIn(await redis.hkeys(k));
     if (rooms.length === 0) return [];
+    const fields = rooms.map((room) => `r:${room}`);
     await Promise.all([
-      redis.hdel(k, ...rooms.map((room) => `r:${room}`)),
+      redis.hdel(k, ...fields),
+      redis.hdel(keys.connIndex(connectionId), ...fields),
       ...rooms.map((room) => redis.srem(keys.roomSockets(room), connectionId)),
     ]);
     return rooms.filter((room) => !isSpectatorsRoom(room));
@@ -256,17 +401,15 @@ export function createSessionStore({
     },
 
     async gateMessage(connectionId, { burst, perSec }) {
-      const v = await r.wsgGate(keys.conn(connectionId), burst, perSec, ttl, new Date().toISOString());
-      const recreated = v[1] === 1;
-      if (recreated) await redis.sadd(keys.connections(), connectionId);
-      const w = v[8];
+      const v = await r.wsgGate(keys.conn(connectionId), burst, perSec, ttl);
+      if (v[0] === -1) return null;
+      const w = v[7];
       return {
         allowed: v[0] === 1,
-        recreated,
-        identity: identityFrom(v[2], v[3], v[4]),
-        bound: identityFrom(v[5], v[6], v[7]),
+        identity: identityFrom(v[1], v[2], v[3]),
+        bound: identityFrom(v[4], v[5], v[6]),
         welcome: w === 'mine' ? 'mine' : w === 'done' ? 'done' : 'pending',
-        connectedAt: typeof v[9] === 'string' ? v[9] : new Date().toISOString(),
+        connectedAt: typeof v[8] === 'string' ? v[8] : new Date().toISOString(),
       };
     },
 
@@ -275,32 +418,41 @@ export function createSessionStore({
     },
 
     async markWelcomed(connectionId) {
-      await r.wsgHsetx(keys.conn(connectionId), 'w', 'done');
+      await r.wsgHsetLive(keys.conn(connectionId), 'w', 'done');
     },
 
     async claimWelcome(connectionId) {
-      return (await redis.hsetnx(keys.conn(connectionId), 'w', 'invoke')) === 1;
+      return (await r.wsgClaimWelcome(keys.conn(connectionId))) === 1;
     },
 
     async welcomeState(connectionId) {
-      const w = await redis.hget(keys.conn(connectionId), 'w');
-      return w === null ? 'none' : w === 'done' ? 'done' : 'pending';
+      const [w, at, x] = await redis.hmget(keys.conn(connectionId), 'w', 'at', 'x');
+      if (at === null || x !== null) return 'none';
+      return w === null ? 'pending' : w === 'done' ? 'done' : 'pending';
     },
 
-    async authenticate(connectionId, identity, previous, now, connectedAt) {
+    async authenticate(connectionId, identity, _previous, now, connectedAt) {
       const k = keys.conn(connectionId);
-      // A $disconnect may overtake the $default carrying this authenticate: the identity goes on the
-      // connection record only while it exists, so a removed connection is never brought back.
-      const live = await r.wsgHsetx(
+      const userSet = keys.userSockets(identity.userId);
+      // 1. A place in the user's set (atomic limit check). It comes first so that a concurrent
+      //    re-authentication, which removes the connection from this user's set after seeing this
+      //    user on the hash (step 2), always removes it after it was added.
+      const admitted = await r.wsgAdmit(userSet, connectionId, maxConnectionsPerUser, ttl);
+      if (admitted === 0) return CONNECTION_LIMIT;
+      // 2. The identity on the connection record, swapped atomically with the one it had. A
+      //    $disconnect may have overtaken this frame: then nothing is written (and the place given
+      //    up), so a removed connection is never brought back.
+      const swapped = await r.wsgSwapIdentity(
         k,
-        'uid',
         identity.userId,
-        'un',
         identity.username,
-        'ro',
         JSON.stringify(identity.roles),
       );
-      if (live === 0) return null;
+      if (swapped === 0) {
+        if (admitted === 1) await r.wsgDetach(userSet, connectionId);
+        return null;
+      }
+      const previous = identityFrom(swapped[1], swapped[2], swapped[3]);
       let prev: AuthResult['previous'] = null;
       if (previous && previous.userId !== identity.userId) {
         // The connection stops being the old user's: it leaves their presence and their rooms.
@@ -310,6 +462,7 @@ export function createSessionStore({
         ]);
         prev = { identity: previous, wentOffline, rooms };
       }
+      // 3. Derived state: the contract keys and the reverse index.
       const nowIso = now.toISOString();
       const [, , , added] = await Promise.all([
         redis.set(
@@ -319,15 +472,20 @@ export function createSessionStore({
           SOCKET_TTL_SECS,
         ),
         redis.expire(k, ttl),
-        redis.sadd(keys.userSockets(identity.userId), connectionId),
+        indexSet(connectionId, {
+          uid: identity.userId,
+          un: identity.username,
+          ro: JSON.stringify(identity.roles),
+        }),
         redis.sadd(keys.presenceOnline(), identity.userId),
-        redis.expire(keys.userSockets(identity.userId), ttl),
       ]);
       // Removed meanwhile: that removal may have run before the writes above, so undo them here.
-      if ((await redis.exists(k)) === 0) {
+      const [at, x] = await redis.hmget(k, 'at', 'x');
+      if (at === null || x !== null) {
         await Promise.all([
           detachFromUser(connectionId, identity.userId),
           redis.del(keys.socket(connectionId)),
+          redis.del(keys.connIndex(connectionId)),
         ]);
         return null;
       }
@@ -347,21 +505,28 @@ export function createSessionStore({
         ),
         redis.set(keys.userPresence(identity.userId), presenceJson(nowIso), 'EX', PRESENCE_TTL_SECS),
         redis.expire(keys.userSockets(identity.userId), ttl),
+        redis.expire(keys.connIndex(connectionId), indexTtl),
       ]);
     },
 
     async removeConnection(connectionId) {
-      const flat = await r.wsgClaim(keys.conn(connectionId));
-      // Always drop the membership in the broadcast set, even when the hash was already gone.
-      if (flat.length === 0) {
-        await Promise.all([
-          redis.srem(keys.connections(), connectionId),
-          redis.del(keys.socket(connectionId)),
-        ]);
-        return null;
+      const k = keys.conn(connectionId);
+      const ix = keys.connIndex(connectionId);
+      const [claimed, index] = await Promise.all([r.wsgClaim(k, TOMBSTONE_TTL_SECS), redis.hgetall(ix)]);
+      let h: Record<string, string>;
+      let announce: boolean;
+      if (claimed.length > 0) {
+        // Whoever claims first announces; a later caller (a concurrent 410, or a retry after a
+        // cleanup that died half-way) redoes the idempotent removals quietly.
+        announce = claimed[0] === 1;
+        h = { ...index, ...toHash(claimed, 1) };
+      } else {
+        // No hash (expired, evicted, or removed by an earlier cleanup): the reverse index, taken
+        // atomically so that only one caller announces.
+        const taken = await r.wsgTake(ix);
+        h = toHash(taken);
+        announce = taken.length > 0;
       }
-      const h: Record<string, string> = {};
-      for (let i = 0; i + 1 < flat.length; i += 2) h[flat[i]!] = flat[i + 1]!;
       const roomIds: string[] = [];
       const lobbyIds: string[] = [];
       for (const f of Object.keys(h)) {
@@ -376,6 +541,9 @@ export function createSessionStore({
         ...roomIds.map((room) => redis.srem(keys.roomSockets(room), connectionId)),
         ...lobbyIds.map((lobby) => redis.srem(keys.lobbySockets(lobby), connectionId)),
       ]);
+      // Last: the tombstone and the index, once every set the connection was in has let it go.
+      await Promise.all([redis.del(k), redis.del(ix)]);
+      if (!announce) return null;
       return {
         identity,
         rooms: roomIds.filter((id) => !isSpectatorsRoom(id)),
@@ -406,28 +574,41 @@ export function createSessionStore({
           const [, , ...marked] = await Promise.all([
             redis.sadd(keys.roomSockets(room), ...conns),
             redis.expire(keys.roomSockets(room), ttl),
-            ...conns.map((c) => r.wsgHsetx(keys.conn(c), `r:${room}`, '1')),
+            ...conns.map((c) => r.wsgHsetLive(keys.conn(c), `r:${room}`, '1')),
           ]);
           return { room, gone: conns.filter((_, i) => marked[i] === 0) };
         }),
       );
-      await Promise.all(
-        joined
+      // The reverse index of each live connection names the rooms it joined.
+      const live = new Map<string, Record<string, string>>();
+      for (const { room, gone } of joined) {
+        for (const c of conns) {
+          if (gone.includes(c)) continue;
+          const fields = live.get(c) ?? {};
+          fields[`r:${room}`] = '1';
+          live.set(c, fields);
+        }
+      }
+      await Promise.all([
+        ...joined
           .filter(({ gone }) => gone.length > 0)
           .map(({ room, gone }) => redis.srem(keys.roomSockets(room), ...gone)),
-      );
+        ...[...live].map(([c, fields]) => indexSet(c, fields)),
+      ]);
     },
 
     async leaveRoom(userId, roomId) {
       const conns = await redis.smembers(keys.userSockets(userId));
       if (conns.length === 0) return;
-      const rooms = [roomId, spectatorsRoom(roomId)];
-      const ops: Array<Promise<unknown>> = [];
-      for (const room of rooms) {
-        ops.push(redis.srem(keys.roomSockets(room), ...conns));
-        for (const c of conns) ops.push(redis.hdel(keys.conn(c), `r:${room}`));
-      }
-      await Promise.all(ops);
+      const fields = [`r:${roomId}`, `r:${spectatorsRoom(roomId)}`];
+      await Promise.all([
+        redis.srem(keys.roomSockets(roomId), ...conns),
+        redis.srem(keys.roomSockets(spectatorsRoom(roomId)), ...conns),
+        ...conns.flatMap((c) => [
+          redis.hdel(keys.conn(c), ...fields),
+          redis.hdel(keys.connIndex(c), ...fields),
+        ]),
+      ]);
     },
 
     async joinConnection(connectionId, roomIds) {
@@ -439,21 +620,24 @@ export function createSessionStore({
           redis.expire(keys.roomSockets(room), ttl),
         ]),
       );
-      const live = await r.wsgHsetx(
-        keys.conn(connectionId),
-        ...roomIds.flatMap((room) => [`r:${room}`, '1']),
-      );
-      if (live === 1) return [...roomIds];
+      const fields = Object.fromEntries(roomIds.map((room) => [`r:${room}`, '1']));
+      const live = await r.wsgHsetLive(keys.conn(connectionId), ...Object.entries(fields).flat());
+      if (live === 1) {
+        await indexSet(connectionId, fields);
+        return [...roomIds];
+      }
       await Promise.all(roomIds.map((room) => redis.srem(keys.roomSockets(room), connectionId)));
       return [];
     },
 
     async joinLobby(connectionId, lobbyId) {
-      const live = await r.wsgHsetx(keys.conn(connectionId), `l:${lobbyId}`, '1');
-      if (live === 1) {
+      const joined = await r.wsgJoinLobby(keys.conn(connectionId), lobbyId, maxLobbiesPerConnection);
+      if (joined === -1) return LOBBY_LIMIT;
+      if (joined === 1) {
         await Promise.all([
           redis.sadd(keys.lobbySockets(lobbyId), connectionId),
           redis.expire(keys.lobbySockets(lobbyId), ttl),
+          indexSet(connectionId, { [`l:${lobbyId}`]: '1' }),
         ]);
       }
     },
@@ -462,6 +646,7 @@ export function createSessionStore({
       await Promise.all([
         redis.srem(keys.lobbySockets(lobbyId), connectionId),
         redis.hdel(keys.conn(connectionId), `l:${lobbyId}`),
+        redis.hdel(keys.connIndex(connectionId), `l:${lobbyId}`),
       ]);
     },
 
@@ -469,6 +654,8 @@ export function createSessionStore({
       await redis.set(keys.chatMessage(messageId), senderId, 'EX', CHAT_MESSAGE_TTL_SECS);
     },
 
+    // Issued in the same tick, the GETs go out as one auto-pipelined batch per node (an MGET would
+    // fail across Cluster slots); the caller bounds the count (docs/protocol.md, limits).
     chatMessageSenders: (messageIds) => Promise.all(messageIds.map((id) => redis.get(keys.chatMessage(id)))),
 
     async usernameOf(userId) {

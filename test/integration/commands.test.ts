@@ -210,6 +210,7 @@ function harness(config: Config = testConfig()): Harness {
     publisher,
     verifier: createTokenVerifier({ secret: config.auth.secret }),
     pusherFor: () => pusher,
+    closerFor: () => ({ close: async () => 'closed' as const }),
     welcome: { trigger: async () => {} },
     logger,
     metrics: createMetrics(),

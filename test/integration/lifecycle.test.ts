@@ -83,6 +83,7 @@ function harness(config: Config = testConfig()): Harness {
     publisher,
     verifier: createTokenVerifier({}),
     pusherFor: () => pusher,
+    closerFor: () => ({ close: async () => 'closed' as const }),
     welcome: { trigger: async () => {} },
     logger,
     metrics: createMetrics(),

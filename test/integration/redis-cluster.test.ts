@@ -21,6 +21,13 @@ import { createRedisClient, type RedisClient } from '../../lib/redis';
 import { createSessionStore, type SessionStore } from '../../lib/store/session-store';
 import { freePort, type RunningService, requireBinary, startRedis } from '../support/services';
 
+/** The gate of a connection Redis knows (fails the test when it reports the connection lost). */
+async function gated(s: SessionStore, id: string, rate: { burst: number; perSec: number }) {
+  const g = await s.gateMessage(id, rate);
+  if (!g) throw new Error(`gate: connection ${id} unknown to Redis`);
+  return g;
+}
+
 const run = promisify(execFile);
 
 const MASTERS = 3;
@@ -252,25 +259,23 @@ describe('session store on a three-master cluster', () => {
     expect(owners.size).toBe(MASTERS);
     await Promise.all(nodes.map((n) => run('redis-cli', ['-u', n.address, 'script', 'flush'])));
 
-    const gates = await Promise.all(ids.map((id) => store.gateMessage(id, { burst: 3, perSec: 0 })));
+    const gates = await Promise.all(ids.map((id) => gated(store, id, { burst: 3, perSec: 0 })));
     for (const gate of gates) {
-      expect(gate).toMatchObject({ allowed: true, recreated: false, identity: ALICE, welcome: 'mine' });
+      expect(gate).toMatchObject({ allowed: true, identity: ALICE, welcome: 'mine' });
     }
 
     const [id] = ids;
     const next = [];
-    for (let i = 0; i < 3; i++) next.push(await store.gateMessage(id!, { burst: 3, perSec: 0 }));
+    for (let i = 0; i < 3; i++) next.push(await gated(store, id!, { burst: 3, perSec: 0 }));
     expect(next.map((g) => g.allowed)).toEqual([true, true, false]);
     expect(next.map((g) => g.welcome)).toEqual(['pending', 'pending', 'pending']);
   });
 
-  it('re-creates a connection Redis lost and puts it back in the broadcast set', async () => {
+  it('reports a connection Redis lost as lost and writes nothing', async () => {
     const id = newConnectionId();
 
-    const gate = await store.gateMessage(id, { burst: 10, perSec: 1 });
-
-    expect(gate).toMatchObject({ allowed: true, recreated: true, identity: null, welcome: 'done' });
-    expect(await store.allConnections()).toEqual([id]);
+    expect(await store.gateMessage(id, { burst: 10, perSec: 1 })).toBeNull();
+    expect(await store.allConnections()).toEqual([]);
   });
 
   it('cleans up every key of a connection once, across rooms, lobbies, users and presence', async () => {

@@ -8,8 +8,15 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { silentLogger } from '../../lib/logger';
 import type { Identity } from '../../lib/protocol/envelope';
 import { createRedisClient, type RedisClient } from '../../lib/redis';
-import { createSessionStore, type SessionStore } from '../../lib/store/session-store';
+import { type AuthResult, createSessionStore, type SessionStore } from '../../lib/store/session-store';
 import { keysWithPrefix } from '../support/store';
+
+/** The gate of a connection Redis knows (fails the test when it reports the connection lost). */
+async function gated(s: SessionStore, id: string, rate: { burst: number; perSec: number }) {
+  const g = await s.gateMessage(id, rate);
+  if (!g) throw new Error(`gate: connection ${id} unknown to Redis`);
+  return g;
+}
 
 const RFC3339_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 const CONNECTION_TTL_SECS = 86400;
@@ -82,7 +89,7 @@ describe('contract keys (§7.1)', () => {
     expect(plain.userPresence('4')).toBe('user:presence:4');
   });
 
-  it('writes exactly the contract keys and the connection record on authenticate and heartbeat', async () => {
+  it('writes exactly the contract keys, the connection record and its reverse index on authenticate and heartbeat', async () => {
     const id = await connectAs(ALICE);
     await store.heartbeat(id, ALICE, new Date(), new Date().toISOString());
 
@@ -93,6 +100,7 @@ describe('contract keys (§7.1)', () => {
         `${prefix}presence:online`,
         `${prefix}user:presence:4`,
         `${prefix}gw:conn:${id}`,
+        `${prefix}gw:ix:${id}`,
         `${prefix}gw:connections`,
       ].sort(),
     );
@@ -208,7 +216,7 @@ describe('authentication and re-authentication', () => {
       username: 'Bob',
       roles: ['user', 'vip'],
     });
-    const gate = await store.gateMessage(id, { burst: 10, perSec: 0 });
+    const gate = await gated(store, id, { burst: 10, perSec: 0 });
     expect(gate.identity).toEqual(BOB);
   });
 
@@ -219,7 +227,11 @@ describe('authentication and re-authentication', () => {
 
     const result = await store.authenticate(id, BOB, ALICE, now, now.toISOString());
 
-    expect(result?.previous).toEqual({ identity: ALICE, wentOffline: false, rooms: [] });
+    expect((result as AuthResult | null)?.previous).toEqual({
+      identity: ALICE,
+      wentOffline: false,
+      rooms: [],
+    });
     expect(await redis.smembers(`${prefix}user:sockets:4`)).toEqual([otherTab]);
     expect((await redis.smembers(`${prefix}presence:online`)).sort()).toEqual(['4', '9']);
   });
@@ -234,7 +246,7 @@ describe('authentication and re-authentication', () => {
 
     const result = await store.authenticate(id, BOB, ALICE, now, now.toISOString());
 
-    expect(result?.previous?.rooms.slice().sort()).toEqual(['room-a', 'room-b']);
+    expect((result as AuthResult | null)?.previous?.rooms.slice().sort()).toEqual(['room-a', 'room-b']);
     expect(await store.roomsOf(id)).toEqual([]);
     expect(await store.roomConnections('room-a')).toEqual([otherTab]);
     expect(await store.roomConnections('room-b')).toEqual([otherTab]);
@@ -407,7 +419,7 @@ describe('rate-limit gate', () => {
     const id = await connectAs(ALICE);
 
     const allowed: boolean[] = [];
-    for (let i = 0; i < 7; i++) allowed.push((await store.gateMessage(id, { burst: 5, perSec: 0 })).allowed);
+    for (let i = 0; i < 7; i++) allowed.push((await gated(store, id, { burst: 5, perSec: 0 })).allowed);
 
     expect(allowed).toEqual([true, true, true, true, true, false, false]);
   });
@@ -415,13 +427,13 @@ describe('rate-limit gate', () => {
   it('refills fractionally: half a second at 2 per second buys one message', async () => {
     const id = await connectAs(ALICE);
     const rate = { burst: 1, perSec: 2 };
-    expect((await store.gateMessage(id, rate)).allowed).toBe(true);
-    expect((await store.gateMessage(id, rate)).allowed).toBe(false);
+    expect((await gated(store, id, rate)).allowed).toBe(true);
+    expect((await gated(store, id, rate)).allowed).toBe(false);
 
     // The Rust gateway refilled whole seconds only: after 0.7 s it would still refuse.
     await new Promise((r) => setTimeout(r, 700));
 
-    expect((await store.gateMessage(id, rate)).allowed).toBe(true);
+    expect((await gated(store, id, rate)).allowed).toBe(true);
   });
 
   it('shares one bucket between two containers', async () => {
@@ -429,12 +441,12 @@ describe('rate-limit gate', () => {
     const rate = { burst: 4, perSec: 0 };
 
     const allowed = [
-      (await store.gateMessage(id, rate)).allowed,
-      (await store2.gateMessage(id, rate)).allowed,
-      (await store.gateMessage(id, rate)).allowed,
-      (await store2.gateMessage(id, rate)).allowed,
-      (await store.gateMessage(id, rate)).allowed,
-      (await store2.gateMessage(id, rate)).allowed,
+      (await gated(store, id, rate)).allowed,
+      (await gated(store2, id, rate)).allowed,
+      (await gated(store, id, rate)).allowed,
+      (await gated(store2, id, rate)).allowed,
+      (await gated(store, id, rate)).allowed,
+      (await gated(store2, id, rate)).allowed,
     ];
 
     expect(allowed).toEqual([true, true, true, true, false, false]);
@@ -445,7 +457,7 @@ describe('rate-limit gate', () => {
     const rate = { burst: 10, perSec: 0 };
 
     const gates = await Promise.all(
-      Array.from({ length: 30 }, (_, i) => (i % 2 === 0 ? store : store2).gateMessage(id, rate)),
+      Array.from({ length: 30 }, (_, i) => gated(i % 2 === 0 ? store : store2, id, rate)),
     );
 
     expect(gates.filter((g) => g.allowed)).toHaveLength(10);
@@ -455,10 +467,10 @@ describe('rate-limit gate', () => {
     const a = await connectAs(ALICE);
     const b = await connectAs(ALICE);
     const rate = { burst: 1, perSec: 0 };
-    await store.gateMessage(a, rate);
+    await gated(store, a, rate);
 
-    expect((await store.gateMessage(a, rate)).allowed).toBe(false);
-    expect((await store.gateMessage(b, rate)).allowed).toBe(true);
+    expect((await gated(store, a, rate)).allowed).toBe(false);
+    expect((await gated(store, b, rate)).allowed).toBe(true);
   });
 
   it('returns the identity and the identity bound at $connect', async () => {
@@ -466,33 +478,34 @@ describe('rate-limit gate', () => {
     const now = new Date();
     await store.registerConnection(id, { connectedAt: now, bound: BOB });
 
-    const before = await store.gateMessage(id, { burst: 10, perSec: 0 });
+    const before = await gated(store, id, { burst: 10, perSec: 0 });
     await store.authenticate(id, BOB, null, now, before.connectedAt);
-    const after = await store.gateMessage(id, { burst: 10, perSec: 0 });
+    const after = await gated(store, id, { burst: 10, perSec: 0 });
 
     expect(before).toMatchObject({
       identity: null,
       bound: BOB,
-      recreated: false,
       connectedAt: now.toISOString(),
     });
     expect(after).toMatchObject({ identity: BOB, bound: BOB });
   });
 
-  it('re-creates an unknown connection as anonymous and already welcomed', async () => {
+  it('reports a connection Redis has no record of as lost and writes nothing (D9)', async () => {
+    // E.g. Redis restarted empty: the connection passed $connect, its state is gone.
     const id = newConnectionId();
 
     const gate = await store.gateMessage(id, { burst: 10, perSec: 0 });
 
-    expect(gate).toMatchObject({
-      allowed: true,
-      recreated: true,
-      identity: null,
-      bound: null,
-      welcome: 'done',
-    });
-    expect(await store.allConnections()).toEqual([id]);
-    expect(await redis.ttl(`${prefix}gw:conn:${id}`)).toBeGreaterThan(0);
+    expect(gate).toBeNull();
+    expect(await keysUnderPrefix()).toEqual([]);
+  });
+
+  it('reports a connection being removed as lost', async () => {
+    const id = await connectAs(ALICE);
+    // A cleanup that claimed the hash and died half-way leaves its tombstone.
+    await redis.hset(`${prefix}gw:conn:${id}`, 'x', '1');
+
+    expect(await store.gateMessage(id, { burst: 10, perSec: 0 })).toBeNull();
   });
 });
 
@@ -503,19 +516,19 @@ describe('welcome claim', () => {
     expect(await store.claimWelcome(id)).toBe(true);
     expect(await store2.claimWelcome(id)).toBe(false);
     expect(await store.welcomeState(id)).toBe('pending');
-    expect((await store.gateMessage(id, { burst: 10, perSec: 0 })).welcome).toBe('pending');
+    expect((await gated(store, id, { burst: 10, perSec: 0 })).welcome).toBe('pending');
 
     await store.markWelcomed(id);
 
     expect(await store.welcomeState(id)).toBe('done');
-    expect((await store.gateMessage(id, { burst: 10, perSec: 0 })).welcome).toBe('done');
+    expect((await gated(store, id, { burst: 10, perSec: 0 })).welcome).toBe('done');
   });
 
   it('gives the welcome to the first message when the client speaks first, and only to it', async () => {
     const id = await connectAs(null);
 
-    const first = await store.gateMessage(id, { burst: 10, perSec: 0 });
-    const second = await store2.gateMessage(id, { burst: 10, perSec: 0 });
+    const first = await gated(store, id, { burst: 10, perSec: 0 });
+    const second = await gated(store2, id, { burst: 10, perSec: 0 });
 
     expect(first.welcome).toBe('mine');
     expect(second.welcome).toBe('pending');
@@ -523,7 +536,7 @@ describe('welcome claim', () => {
 
     await store.markWelcomed(id);
 
-    expect((await store.gateMessage(id, { burst: 10, perSec: 0 })).welcome).toBe('done');
+    expect((await gated(store, id, { burst: 10, perSec: 0 })).welcome).toBe('done');
   });
 
   it('reports none for an unknown connection and never resurrects a removed one', async () => {

@@ -81,7 +81,7 @@ describe('createMetrics (prom-client)', () => {
     expect(() => metrics.gauge('x_total', 'x')).toThrow(/is a counter, not a gauge/);
   });
 
-  it('reports every recorded value to onRecord (the Lambda EMF mirror)', () => {
+  it('reports every recorded value to onRecord', () => {
     const records: MetricRecord[] = [];
     const metrics = createMetrics({ onRecord: (r) => records.push(r) });
     metrics.counter('a_total', 'a').inc({ topic: 't' }, 2);
