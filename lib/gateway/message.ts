@@ -39,7 +39,7 @@ export const MAX_MARK_READ_IDS = 100;
  * How long a heartbeat waits for Redis (gate and refresh) before it is answered anyway: the ack
  * must reach the client within 1 s while Redis is unreachable (docs/decisions.md D9).
  */
-export const HEARTBEAT_REDIS_BUDGET_MS = 400;
+export const HEARTBEAT_REDIS_BUDGET_MS = 300;
 
 /** What the client sees when Redis failed or missed its deadline: safe, and says "try again". */
 export const UNAVAILABLE_MESSAGE = 'Service temporarily unavailable';

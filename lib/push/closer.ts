@@ -19,6 +19,8 @@ export interface ManagementApiCloserOptions {
   readonly endpoint: string;
   readonly region: string;
   readonly credentials?: CredentialsProvider;
+  /** Resolves once `credentials` can answer (a provider chain loading); awaited before each close. */
+  readonly credentialsReady?: () => Promise<void>;
   readonly timeoutMs?: number;
 }
 
@@ -31,6 +33,7 @@ export function createManagementApiCloser({
   endpoint,
   region,
   credentials,
+  credentialsReady,
   timeoutMs = 2000,
 }: ManagementApiCloserOptions): ConnectionCloser & { destroy(): void } {
   const client = createSignedHttpClient({
@@ -45,6 +48,7 @@ export function createManagementApiCloser({
   });
   return {
     async close(connectionId) {
+      await credentialsReady?.();
       const { statusCode, errorType } = await client.delete(
         `/@connections/${encodeURIComponent(connectionId)}`,
       );

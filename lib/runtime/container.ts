@@ -124,8 +124,11 @@ export function createRuntime(config: Config, options: RuntimeOptions): Runtime 
   const closerFor = (endpoint: string) => {
     let c = closers.get(endpoint);
     if (!c) {
+      const credentials = credentialsFor(endpoint);
       c = createManagementApiCloser({
         endpoint,
+        credentials: credentials.get,
+        credentialsReady: credentials.ready,
         region: config.aws.region,
         timeoutMs: config.push.timeoutMs,
       });

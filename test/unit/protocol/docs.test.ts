@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../../../lib/config';
 import { invalidFormat, notAuthenticated, rateLimited, tooLarge } from '../../../lib/errors';
+import { MAX_MARK_READ_IDS, UNAVAILABLE_MESSAGE } from '../../../lib/gateway/message';
 import {
   CLIENT_MESSAGE_TABLE,
   CLIENT_MESSAGE_TYPES,
@@ -179,6 +180,13 @@ describe('docs/protocol.md against the server frames, errors and limits', () => 
     }
     expect(doc).toContain(`| \`MESSAGE_ERROR\` | \`${INTERNAL_ERROR_MESSAGE}\` |`);
     expect(doc).toContain('| `MESSAGE_ERROR` | `Authentication failed: identity mismatch` |');
+    for (const message of [
+      UNAVAILABLE_MESSAGE,
+      'Too many connections for this user',
+      'Too many lobby subscriptions',
+      `Too many message_ids (at most ${MAX_MARK_READ_IDS})`,
+    ])
+      expect(doc).toContain(`| \`MESSAGE_ERROR\` | \`${message}\` |`);
   });
 
   it('states the default limits of the configuration', () => {
@@ -187,6 +195,8 @@ describe('docs/protocol.md against the server frames, errors and limits', () => 
     expect(doc).toContain(`\`WS_RATE_LIMIT_BURST\` = ${ws.rateLimitBurst} messages`);
     expect(doc).toContain(`\`WS_RATE_LIMIT_PER_SEC\` = ${ws.rateLimitPerSec} per second`);
     expect(doc).toContain('ws://127.0.0.1:9998');
+    expect(doc).toContain(`(\`WS_MAX_LOBBIES_PER_CONNECTION\`) | ${ws.maxLobbiesPerConnection} |`);
+    expect(doc).toContain(`(\`WS_MAX_CONNECTIONS_PER_USER\`) | ${ws.maxConnectionsPerUser} |`);
   });
 
   it('stands on its own: no references to internal specification files', () => {
