@@ -230,6 +230,13 @@ describe('serverless package --stage prod, Amazon MSK event source, placeholder 
     });
   });
 
+  it('has no demo page: its function and routes exist in the local stage only', () => {
+    const functions = ofType(template, 'AWS::Lambda::Function').map(([id]) => id);
+    expect(functions.length).toBeGreaterThan(0);
+    expect(functions.filter((id) => /demo/i.test(id))).toEqual([]);
+    expect(JSON.stringify(template)).not.toMatch(/\/demo|handlers\/demo|GET \/"/);
+  });
+
   it('grants execute-api:ManageConnections on this API and stage only', () => {
     const grants = roleStatements(template).filter((s) => mentions(s, 'execute-api:ManageConnections'));
 
