@@ -7,10 +7,12 @@ import { getConfigOrExit, orExit, requireManagementEndpoint } from '../lib/confi
 import { startMetricsServer } from '../lib/consumer/http';
 import { createPipeline } from '../lib/consumer/pipeline';
 import { runConsumer } from '../lib/consumer/run';
+import { runSweeper } from '../lib/gateway/sweeper';
 import { createLogger } from '../lib/logger';
 import { createMetrics } from '../lib/metrics';
 import { createRuntime } from '../lib/runtime/container';
 import { createPipelineFanout } from '../lib/runtime/fanout';
+import { createSweeperDeps } from '../lib/runtime/sweeper';
 
 /** On a stop, queued pushes get this long to go out (inside a 30 s termination grace period). */
 const FANOUT_DRAIN_MS = 20_000;
@@ -69,6 +71,12 @@ async function main(): Promise<void> {
       controller.abort();
     });
   }
+  // Due departures and stale connections are looked after here too: this process wakes up without
+  // a client event (docs/decisions.md D10). It stops with the consumer, however that ends.
+  const sweeperDeps = createSweeperDeps(runtime, endpoint);
+  const sweeperStop = new AbortController();
+  controller.signal.addEventListener('abort', () => sweeperStop.abort(), { once: true });
+  const sweeper = runSweeper(sweeperDeps, { signal: sweeperStop.signal });
   try {
     await runConsumer({
       kafka,
@@ -82,6 +90,9 @@ async function main(): Promise<void> {
       },
     });
   } finally {
+    sweeperStop.abort();
+    await sweeper;
+    sweeperDeps.close();
     // Broadcasts handed to the fan-out are still being paced out: let them finish (bounded).
     await fanout.close(FANOUT_DRAIN_MS);
     server.close();

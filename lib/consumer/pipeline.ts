@@ -3,6 +3,7 @@ import { parseEnvelope } from '../events/parse';
 import { planDelivery } from '../events/plan';
 import { cleanupConnection } from '../gateway/cleanup';
 import type { CleanupDeps } from '../gateway/deps';
+import { membershipHooks } from '../gateway/lifecycle';
 import type { Metrics } from '../metrics';
 import type { ClientPusher } from '../push/pusher';
 import type { Fanout } from '../push/scheduler';
@@ -88,6 +89,7 @@ export function createPipeline(deps: PipelineDeps): ProcessRecord {
     counters,
     concurrency: deps.pushConcurrency,
     fanout: deps.fanout,
+    membership: membershipHooks(deps),
     onGone: (connectionId: string) =>
       cleanupConnection({ ...deps, logger: cleanupLog }, connectionId, 'gone'),
   };

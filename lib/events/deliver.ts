@@ -29,6 +29,18 @@ export interface DeliveryDeps {
    * scale"). Without it, each delivery pushes on its own with `concurrency` in flight.
    */
   readonly fanout?: Fanout;
+  /** Orders membership changes and tracks what leaves and room removals void (D10). */
+  readonly membership: MembershipHooks;
+}
+
+/** What a membership change consults and triggers besides the room sets (docs/decisions.md D10). */
+export interface MembershipHooks {
+  /** False when a newer change for the same (room, user) was applied already: skip this one. */
+  admit(op: MembershipOp, timestamp: string): Promise<boolean>;
+  /** After a leave was applied (the user left the room for good). */
+  left(op: MembershipOp): Promise<void>;
+  /** A room was removed. */
+  roomRemoved(roomId: string): Promise<void>;
 }
 
 /** A player's own game first, then spectators and lobbies, then everyone. */
@@ -55,11 +67,21 @@ export interface DeliveryOutcome {
 
 const EMPTY: DeliveryOutcome = { recipients: 0, ok: 0, gone: 0, failed: 0 };
 
-async function applyMembership(store: SessionStore, ops: readonly MembershipOp[]): Promise<void> {
+async function applyMembership(
+  deps: DeliveryDeps,
+  plan: DeliveryPlan,
+  ops: readonly MembershipOp[],
+): Promise<void> {
+  const { store, membership } = deps;
   // In order: a join followed by a leave of the same room must end as "left".
   for (const op of ops) {
+    // An older change than the last one applied for the pair arrived late: ignored (D10).
+    if (!(await membership.admit(op, plan.timestamp))) continue;
     if (op.op === 'join') await store.joinRoom(op.userId, op.roomId, { spectator: op.spectator });
-    else await store.leaveRoom(op.userId, op.roomId);
+    else {
+      await store.leaveRoom(op.userId, op.roomId);
+      await membership.left(op);
+    }
   }
 }
 
@@ -127,14 +149,15 @@ export async function prepareDelivery(
   /** The fan-out lane: the record's partition (order is kept within it). */
   lane = '',
 ): Promise<Delivery> {
-  const { store, counters, logger } = deps;
+  const { counters, logger } = deps;
   const ctx: EventContext = {
     eventId: plan.eventId,
     eventType: plan.eventType,
     audience: plan.target.kind,
     lane,
   };
-  await applyMembership(store, plan.before);
+  if (plan.roomRemoved !== undefined) await deps.membership.roomRemoved(plan.roomRemoved);
+  await applyMembership(deps, plan, plan.before);
   let recipients: string[] = [];
   let data: string | null = null;
   if (plan.message === null) {
@@ -163,7 +186,7 @@ export async function prepareDelivery(
       // One at a time, in order (a join then a leave of the same room ends as "left"); each counted
       // once applied, so a retry after a failure applies only what is left.
       for (; progress.afterApplied < after.length; progress.afterApplied++)
-        await applyMembership(store, [after[progress.afterApplied]!]);
+        await applyMembership(deps, plan, [after[progress.afterApplied]!]);
       if (recipients.length === 0) return EMPTY;
       const { ok, gone, failed, queued } = progress;
       return { recipients: recipients.length, ok, gone, failed, ...(queued > 0 ? { queued } : {}) };

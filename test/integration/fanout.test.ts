@@ -7,6 +7,7 @@
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { loadConfig } from '../../lib/config';
 import { createPipeline, type ProcessRecord } from '../../lib/consumer/pipeline';
+import { createLifecycleStores } from '../../lib/gateway/lifecycle';
 import type { EventPublisher, OutboundRecord } from '../../lib/kafka/publisher';
 import { silentLogger } from '../../lib/logger';
 import { createMetrics, type Metrics } from '../../lib/metrics';
@@ -223,6 +224,8 @@ describe('priorities', () => {
         publisher,
         pusher: pusher!,
         fanout: f,
+        lifecycle: createLifecycleStores({ redis, reconnectTtlSecs: 300, keyPrefix: prefix }),
+        lifecycle: createLifecycleStores({ redis, reconnectTtlSecs: 300, keyPrefix: prefix }),
         metrics: createMetrics(),
         logger: silentLogger,
         pushConcurrency: 4,
@@ -343,6 +346,7 @@ describe('slow clients', () => {
       publisher,
       pusher: pusher!,
       fanout: f,
+      lifecycle: createLifecycleStores({ redis, reconnectTtlSecs: 300, keyPrefix: prefix }),
       metrics: createMetrics(),
       logger: silentLogger,
       pushConcurrency: 4,
