@@ -225,7 +225,6 @@ describe('priorities', () => {
         pusher: pusher!,
         fanout: f,
         lifecycle: createLifecycleStores({ redis, reconnectTtlSecs: 300, keyPrefix: prefix }),
-        lifecycle: createLifecycleStores({ redis, reconnectTtlSecs: 300, keyPrefix: prefix }),
         metrics: createMetrics(),
         logger: silentLogger,
         pushConcurrency: 4,
