@@ -16,12 +16,14 @@ import { isSpectatorsRoom } from '../store/keys';
 import { CONNECTION_LIMIT, LOBBY_LIMIT, type MessageGate } from '../store/session-store';
 import { gatewayCounters } from './counters';
 import type { GatewayDeps } from './deps';
-import { playerDisconnectedCommand, presenceEvent, userConnectionEvent } from './system-events';
+import { departureRecords, type Return, welcomeBack } from './lifecycle';
+import { presenceEvent, userConnectionEvent } from './system-events';
 import { pushWelcome } from './welcome';
 
 export interface MessageInput {
   readonly connectionId: string;
-  readonly body: string;
+  /** The frame's text; bytes for a binary frame, which is ignored (docs/protocol.md). */
+  readonly body: string | Uint8Array;
   readonly endpoint: string;
 }
 
@@ -53,13 +55,15 @@ export const UNAVAILABLE_MESSAGE = 'Service temporarily unavailable';
  * is answered even when Redis is not (docs/decisions.md D9).
  */
 export async function handleMessage(deps: GatewayDeps, input: MessageInput): Promise<MessageReply> {
+  if (typeof input.body !== 'string') return ignoreBinaryFrame(deps, input.connectionId, input.body);
+  const body = input.body;
   const { config, store } = deps;
-  const oversized = Buffer.byteLength(input.body, 'utf8') > config.ws.maxMessageSize;
+  const oversized = Buffer.byteLength(body, 'utf8') > config.ws.maxMessageSize;
   let msg: ClientMessage | undefined;
   let invalid: unknown;
   if (!oversized) {
     try {
-      msg = parseClientMessage(input.body);
+      msg = parseClientMessage(body);
     } catch (err) {
       invalid = err;
     }
@@ -173,6 +177,19 @@ async function closeLostConnection(deps: GatewayDeps, input: MessageInput): Prom
   } catch (err) {
     deps.logger.error('closing a lost connection failed', { connectionId: input.connectionId, err });
   }
+}
+
+/**
+ * Binary frames are not part of the protocol and are ignored: never decoded as text, no reply, no
+ * Redis work (API Gateway itself closes a connection that sends one, with 1003; serverless-offline
+ * passes it on as bytes).
+ */
+function ignoreBinaryFrame(deps: GatewayDeps, connectionId: string, bytes: Uint8Array): MessageReply {
+  deps.metrics
+    .counter('ws_gateway_frames_ignored_total', 'Client frames ignored, by reason')
+    .inc({ reason: 'binary' });
+  deps.logger.debug('binary frame ignored', { connectionId, bytes: bytes.byteLength });
+  return undefined;
 }
 
 async function dispatch(
@@ -322,16 +339,21 @@ async function authenticate(
   }
   const records: OutboundRecord[] = [];
   if (result.previous) {
-    // For the old user this connection is gone: announce it as $disconnect would (D2, D7).
+    // For the old user this connection is gone: announce it as $disconnect would (D2, D7, D10).
     const { identity: old, wentOffline, rooms } = result.previous;
-    records.push(userConnectionEvent(deps, 'disconnected', old, input.connectionId));
-    if (wentOffline) records.push(presenceEvent(deps, 'offline', old));
-    if (deps.config.disconnectNotifyRooms) {
-      for (const roomId of rooms) records.push(playerDisconnectedCommand(deps, old, roomId));
-    }
+    records.push(
+      ...(await departureRecords(deps, input.connectionId, {
+        identity: old,
+        rooms,
+        spectating: [],
+        wentOffline,
+      })),
+    );
   }
+  // Back within the grace / reconnection window: into the old rooms now, and no flap of presence (D10).
+  const back = await returning(deps, input.connectionId, identity);
   records.push(userConnectionEvent(deps, 'connected', identity, input.connectionId));
-  if (result.cameOnline) records.push(presenceEvent(deps, 'online', identity));
+  if (result.cameOnline && !back.resumed) records.push(presenceEvent(deps, 'online', identity));
   try {
     await deps.publisher.publish(records);
   } catch (err) {
@@ -344,6 +366,22 @@ async function authenticate(
   }
   deps.logger.info('authenticated', { connectionId: input.connectionId, userId: identity.userId });
   return JSON.stringify(authenticated(identity, deps.now()));
+}
+
+/** {@link welcomeBack}, never failing the authentication itself: the session is valid either way. */
+async function returning(deps: GatewayDeps, connectionId: string, identity: Identity): Promise<Return> {
+  try {
+    const back = await welcomeBack(deps, connectionId, identity);
+    if (back.restoredRooms.length > 0)
+      deps.logger.info('connection put back into its rooms', {
+        connectionId,
+        rooms: back.restoredRooms.length,
+      });
+    return back;
+  } catch (err) {
+    deps.logger.warn('reconnection data not applied', { connectionId, userId: identity.userId, err });
+    return { restoredRooms: [], resumed: false };
+  }
 }
 
 /**
