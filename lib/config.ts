@@ -56,11 +56,14 @@ export interface Config {
     /** Deadline of one publish, kafkajs's own retries included (docs/decisions.md D9). */
     readonly publishTimeoutMs: number;
     readonly ssl: boolean;
-    readonly sasl?: {
-      readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
-      readonly username: string;
-      readonly password: string;
-    };
+    /** SASL with a user and password, or `aws-msk-iam` (OAUTHBEARER tokens signed with the AWS credentials). */
+    readonly sasl?:
+      | {
+          readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
+          readonly username: string;
+          readonly password: string;
+        }
+      | { readonly mechanism: 'aws-msk-iam' };
   };
   readonly auth: {
     readonly publicKeyPath: string;
@@ -198,7 +201,14 @@ function brokers(env: Env): string[] {
 function sasl(env: Env): Config['kafka']['sasl'] {
   const mechanism = optional(env, 'KAFKA_SASL_MECHANISM');
   if (mechanism === undefined) return undefined;
-  const m = oneOf(env, 'KAFKA_SASL_MECHANISM', 'plain', ['plain', 'scram-sha-256', 'scram-sha-512'] as const);
+  const m = oneOf(env, 'KAFKA_SASL_MECHANISM', 'plain', [
+    'plain',
+    'scram-sha-256',
+    'scram-sha-512',
+    'aws-msk-iam',
+  ] as const);
+  // IAM needs no password: the token is signed with the process's AWS credentials.
+  if (m === 'aws-msk-iam') return { mechanism: m };
   const username = optional(env, 'KAFKA_SASL_USERNAME');
   const password = optional(env, 'KAFKA_SASL_PASSWORD');
   if (!username) throw new ConfigError('KAFKA_SASL_USERNAME', 'required when KAFKA_SASL_MECHANISM is set');

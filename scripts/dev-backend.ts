@@ -46,7 +46,11 @@ async function main(): Promise<void> {
     groupId: `${config.kafka.consumerGroup}_dev_backend`,
     fromBeginning: config.kafka.startPosition === 'earliest',
     signal: controller.signal,
-    onReady: () => logger.info('dev backend ready'),
+    onReady: () => {
+      logger.info('dev backend ready');
+      // `npm start` waits for this (scripts/start.ts); run alone there is no channel.
+      process.send?.({ type: 'ready' });
+    },
   });
 }
 

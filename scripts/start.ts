@@ -54,9 +54,20 @@ async function shutdown(code: number): Promise<void> {
   process.exit(code);
 }
 
-function spawnPart(name: string, command: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
+function spawnPart(
+  name: string,
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  { ipc = false }: { ipc?: boolean } = {},
+): ChildProcess {
   const log = createWriteStream(path.join(logDir, `${name}.log`), { flags: 'a' });
-  const child = spawn(command, args, { cwd: root, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, {
+    cwd: root,
+    env,
+    detached: true,
+    stdio: ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
+  });
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
   if (process.env.START_VERBOSE === '1') {
@@ -92,13 +103,11 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
   fail(what, `not ready within ${Math.round(timeoutMs / 1000)} s; see ${logDir}`);
 }
 
-/** Resolves true once `child` printed `text` on stdout (its structured "ready" log line). */
-function printed(child: ChildProcess, text: string): () => Promise<boolean> {
+/** Resolves true once `child` sent `{type: 'ready'}` over its IPC channel (whatever its log level). */
+function saysReady(child: ChildProcess): () => Promise<boolean> {
   let seen = false;
-  let tail = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    tail = (tail + d.toString()).slice(-4096);
-    if (tail.includes(text)) seen = true;
+  child.on('message', (m: unknown) => {
+    if (typeof m === 'object' && m !== null && (m as { type?: unknown }).type === 'ready') seen = true;
   });
   return async () => seen;
 }
@@ -179,9 +188,8 @@ async function main() {
   spawnPart('offline', bin('serverless'), ['offline', 'start', '--stage', 'local'], env);
   spawnPart('consumer', bin('tsx'), [path.join(root, 'consumers', 'events.ts')], env);
   const backendReady = withBackend
-    ? printed(
-        spawnPart('backend', bin('tsx'), [path.join(root, 'scripts', 'dev-backend.ts')], env),
-        'dev backend ready',
+    ? saysReady(
+        spawnPart('backend', bin('tsx'), [path.join(root, 'scripts', 'dev-backend.ts')], env, { ipc: true }),
       )
     : undefined;
 

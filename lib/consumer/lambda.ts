@@ -56,7 +56,10 @@ export async function processKafkaEvent(
   const prepare = preparerOf(processRecord);
   let records = 0;
   let skipped = 0;
-  await Promise.all(
+  // allSettled, not all: a failed partition must not end the invocation while others are still
+  // pushing (Lambda would freeze or reuse the container mid-delivery), so wait for every one, then
+  // give the batch back with the first failure (docs/decisions.md D6).
+  const settled = await Promise.allSettled(
     partitions.map(async (list) => {
       let failure: { readonly error: unknown } | undefined;
       await deliverInOrder(
@@ -96,5 +99,7 @@ export async function processKafkaEvent(
       if (failure) throw failure.error;
     }),
   );
+  const rejected = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (rejected) throw rejected.reason;
   return { records, skipped };
 }

@@ -9,6 +9,7 @@ import {
 import type { Config } from '../config';
 import type { GatewayDeps, WelcomeRequest, WelcomeTrigger } from '../gateway/deps';
 import { createKafka } from '../kafka/client';
+import { mskIamTokenProvider } from '../kafka/msk-iam';
 import { createKafkaPublisher } from '../kafka/publisher';
 import { createLogger, type Logger } from '../logger';
 import type { Metrics } from '../metrics';
@@ -63,7 +64,30 @@ export function createRuntime(config: Config, options: RuntimeOptions): Runtime 
     maxConnectionsPerUser: config.ws.maxConnectionsPerUser,
     maxLobbiesPerConnection: config.ws.maxLobbiesPerConnection,
   });
-  const kafka = createKafka(config.kafka, logger);
+  // Credentials per endpoint: static ones where they need no provider (Lambda's environment, the
+  // dummy pair for serverless-offline), else the one provider chain of the process.
+  let chain: CredentialsSource | undefined;
+  const credentialsFor = (endpoint: string): CredentialsSource => {
+    const fixed = staticCredentialsFor(endpoint, options.env);
+    if (fixed) return fixed;
+    chain ??= options.credentialsChain ?? createChainCredentialsSource({ logger });
+    return chain;
+  };
+
+  const kafka = createKafka(config.kafka, logger, {
+    // MSK IAM: tokens signed with the same credentials as the pushes (the brokers are never loopback).
+    mskIamToken:
+      config.kafka.sasl?.mechanism === 'aws-msk-iam'
+        ? mskIamTokenProvider({
+            region: config.aws.region,
+            credentials: async () => {
+              const source = credentialsFor(`https://kafka.${config.aws.region}.amazonaws.com`);
+              await source.ready();
+              return source.get();
+            },
+          })
+        : undefined,
+  });
   const publisher = createKafkaPublisher({ kafka, timeoutMs: config.kafka.publishTimeoutMs });
   const verifiesTokens = options.verifiesTokens ?? true;
   const verifier = createTokenVerifier(
@@ -86,16 +110,6 @@ export function createRuntime(config: Config, options: RuntimeOptions): Runtime 
   );
   const hooks: PusherHooks = {
     onOutcome: (e) => pushDuration.observe({ result: e.outcome }, e.durationMs / 1000),
-  };
-
-  // Credentials per endpoint: static ones where they need no provider (Lambda's environment, the
-  // dummy pair for serverless-offline), else the one provider chain of the process.
-  let chain: CredentialsSource | undefined;
-  const credentialsFor = (endpoint: string): CredentialsSource => {
-    const fixed = staticCredentialsFor(endpoint, options.env);
-    if (fixed) return fixed;
-    chain ??= options.credentialsChain ?? createChainCredentialsSource({ logger });
-    return chain;
   };
 
   const pushers = new Map<string, ClientPusher>();

@@ -228,6 +228,13 @@ describe('serverless package --stage prod, Amazon MSK event source, placeholder 
     });
   });
 
+  it('has no demo page: its function and routes exist in the local stage only', () => {
+    const functions = ofType(template, 'AWS::Lambda::Function').map(([id]) => id);
+    expect(functions.length).toBeGreaterThan(0);
+    expect(functions.filter((id) => /demo/i.test(id))).toEqual([]);
+    expect(JSON.stringify(template)).not.toMatch(/\/demo|handlers\/demo|GET \/"/);
+  });
+
   it('grants execute-api:ManageConnections on this API and stage only', () => {
     const grants = roleStatements(template).filter((s) => mentions(s, 'execute-api:ManageConnections'));
 
@@ -256,10 +263,42 @@ describe('serverless package --stage prod, Amazon MSK event source, placeholder 
         FunctionName: { 'Fn::GetAtt': ['EventsLambdaFunction', 'Arn'] },
         BatchSize: 100,
         StartingPosition: 'LATEST',
-        AmazonManagedKafkaEventSourceConfig: { ConsumerGroupId: 'ws_gateway' },
+        AmazonManagedKafkaEventSourceConfig: {
+          ConsumerGroupId: `ws_gateway-${(m.Properties.Topics as string[])[0]}`,
+        },
       });
       expect(m.DependsOn).toEqual(expect.arrayContaining(['IamRoleLambdaExecution', 'MskEventSourcePolicy']));
     }
+  });
+
+  it('gives every event-source mapping a consumer group of its own, as AWS requires', () => {
+    const groups = ofType(template, 'AWS::Lambda::EventSourceMapping').map(
+      ([, m]) =>
+        (m.Properties.AmazonManagedKafkaEventSourceConfig as { ConsumerGroupId: string }).ConsumerGroupId,
+    );
+    expect(new Set(groups).size).toBe(TOPICS.length);
+    // …and the role may use exactly those groups.
+    const groupGrants = JSON.stringify(
+      roleStatements(template).filter((s) => mentions(s, 'kafka-cluster:AlterGroup')),
+    );
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub string
+    for (const topic of TOPICS) expect(groupGrants).toContain(`/\${Group}-${topic}`);
+    expect(groupGrants).toContain('"Group":"ws_gateway"');
+  });
+
+  it("configures the functions' producer for MSK IAM as well, so the mapping and the producer agree", () => {
+    for (const fn of FUNCTIONS) {
+      const { Variables } = resource(template, `${fn}LambdaFunction`).Properties.Environment as {
+        Variables: Record<string, Json>;
+      };
+      expect(Variables).toMatchObject({ KAFKA_SASL_MECHANISM: 'aws-msk-iam', KAFKA_SSL: 'true' });
+      expect(Variables.KAFKA_SASL_PASSWORD).toBe('');
+    }
+    const writes = JSON.stringify(
+      roleStatements(template).filter((s) => mentions(s, 'kafka-cluster:WriteData')),
+    );
+    for (const topic of ['games.commands', 'chat.commands', 'system.events', 'gateway.presence'])
+      expect(writes).toContain(`/${topic}`);
   });
 
   it('lets the role read the topics with MSK IAM authentication', () => {
@@ -367,7 +406,9 @@ describe('serverless package --stage prod, self-managed Kafka event source', () 
         BatchSize: 500,
         MaximumBatchingWindowInSeconds: 1,
         StartingPosition: 'TRIM_HORIZON',
-        SelfManagedKafkaEventSourceConfig: { ConsumerGroupId: 'ws-gateway-prod' },
+        SelfManagedKafkaEventSourceConfig: {
+          ConsumerGroupId: `ws-gateway-prod-${(m.Topics as string[])[0]}`,
+        },
       });
       expect(m.SourceAccessConfigurations).toEqual([
         { Type: 'VPC_SUBNET', URI: 'subnet:subnet-0123456789abcdef0' },
