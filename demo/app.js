@@ -73,7 +73,7 @@ function logFrame(dir, frame) {
   const now = performance.now();
   const t = state.openedAt ? `+${((now - state.openedAt) / 1000).toFixed(3)}s` : '';
   let lat = '';
-  if (dir === 'in' && state.lastOut && now - state.lastOut.at < 10_000) {
+  if (dir === 'in' && state.lastOut && now - state.lastOut.at < 5000) {
     lat = `${Math.round(now - state.lastOut.at)} ms`;
   }
   if (dir === 'out') state.lastOut = { at: now, type: frame.type };
@@ -92,7 +92,10 @@ function logFrame(dir, frame) {
         h('span', {
           class: 'type',
           title: frame.type ?? '',
-          text: String(frame.type ?? '(no type)').replace(/^(games|chat)\.(event|command)\./, '$1 '),
+          // Short names: the arrow says which way; the full type is the tooltip and in the details.
+          text: String(frame.type ?? '(no type)')
+            .replace(/^games\.(event|command)\./, '')
+            .replace(/^chat\.(event|command)\./, 'chat.'),
         }),
         lat ? h('span', { class: 'lat', title: 'since the last frame sent', text: lat }) : null,
       ),

@@ -21,7 +21,8 @@ import { pushWelcome } from './welcome';
 
 export interface MessageInput {
   readonly connectionId: string;
-  readonly body: string;
+  /** The frame's text; bytes for a binary frame, which is ignored (docs/protocol.md). */
+  readonly body: string | Uint8Array;
   readonly endpoint: string;
 }
 
@@ -53,13 +54,15 @@ export const UNAVAILABLE_MESSAGE = 'Service temporarily unavailable';
  * is answered even when Redis is not (docs/decisions.md D9).
  */
 export async function handleMessage(deps: GatewayDeps, input: MessageInput): Promise<MessageReply> {
+  if (typeof input.body !== 'string') return ignoreBinaryFrame(deps, input.connectionId, input.body);
+  const body = input.body;
   const { config, store } = deps;
-  const oversized = Buffer.byteLength(input.body, 'utf8') > config.ws.maxMessageSize;
+  const oversized = Buffer.byteLength(body, 'utf8') > config.ws.maxMessageSize;
   let msg: ClientMessage | undefined;
   let invalid: unknown;
   if (!oversized) {
     try {
-      msg = parseClientMessage(input.body);
+      msg = parseClientMessage(body);
     } catch (err) {
       invalid = err;
     }
@@ -173,6 +176,19 @@ async function closeLostConnection(deps: GatewayDeps, input: MessageInput): Prom
   } catch (err) {
     deps.logger.error('closing a lost connection failed', { connectionId: input.connectionId, err });
   }
+}
+
+/**
+ * Binary frames are not part of the protocol and are ignored: never decoded as text, no reply, no
+ * Redis work (API Gateway itself closes a connection that sends one, with 1003; serverless-offline
+ * passes it on as bytes).
+ */
+function ignoreBinaryFrame(deps: GatewayDeps, connectionId: string, bytes: Uint8Array): MessageReply {
+  deps.metrics
+    .counter('ws_gateway_frames_ignored_total', 'Client frames ignored, by reason')
+    .inc({ reason: 'binary' });
+  deps.logger.debug('binary frame ignored', { connectionId, bytes: bytes.byteLength });
+  return undefined;
 }
 
 async function dispatch(

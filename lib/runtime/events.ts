@@ -13,8 +13,17 @@ export interface WebSocketEvent {
   readonly queryStringParameters?: Record<string, string | undefined> | null;
 }
 
-/** The client frame of a `$default` event as text (API Gateway base64-encodes binary frames). */
-export function frameBody(event: WebSocketEvent): string {
-  if (!event.body) return '';
-  return event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+/**
+ * The client frame of a `$default` event: its text, or its bytes when it is binary, which the
+ * protocol ignores (docs/protocol.md). serverless-offline hands a binary frame over as a Buffer (a
+ * Uint8Array across a worker thread) with `isBase64Encoded: false`; API Gateway closes a connection
+ * that sends one (1003) and only base64-encodes a payload (`isBase64Encoded: true`) when an
+ * integration converts it to binary. Neither is ever decoded as text.
+ */
+export function frameBody(event: WebSocketEvent): string | Uint8Array {
+  const body: unknown = event.body;
+  if (body === undefined || body === null) return '';
+  if (body instanceof Uint8Array) return body;
+  if (typeof body !== 'string') return new Uint8Array(0);
+  return event.isBase64Encoded ? Buffer.from(body, 'base64') : body;
 }

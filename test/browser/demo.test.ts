@@ -149,6 +149,15 @@ describe('the demo page', () => {
     await waitForText(eve, '#rooms', /No open rooms/);
     expect(await eve.locator('#roll-button').isVisible()).toBe(false);
 
+    // Room chat: the lobby channel before the game, the players' channel reaches the spectator too,
+    // and the spectators' channel reaches spectators only.
+    await john.fill('#room-chat-input', 'good luck!');
+    await john.click('#room-chat-send');
+    for (const page of [john, ann, eve]) await waitForText(page, '#room-log', /Johngood luck!/);
+    await eve.fill('#room-chat-input', 'go Ann!');
+    await eve.click('#room-chat-send');
+    await waitForText(eve, '#room-log', /Eve 👁go Ann!/);
+
     let midGame = false;
     const deadline = Date.now() + 90_000;
     for (;;) {
@@ -165,7 +174,12 @@ describe('the demo page', () => {
           { timeout: 30_000, polling: 100 },
         );
       }
-      if (!midGame && (await john.locator('.face b', { hasText: /[1-6]/ }).count()) === 2) {
+      // A round just won, before the game is over: the picture of the README.
+      if (
+        !midGame &&
+        (await john.locator('.face.won').count()) === 1 &&
+        !(await john.locator('#room-banner.win').count())
+      ) {
         midGame = true;
         await twoWindows('dice-mid-game');
       }
@@ -183,6 +197,9 @@ describe('the demo page', () => {
       expect(await page.locator(`#dice-faces .face:has-text("${winner}") .score`).textContent()).toBe('3');
     }
     expect(await eve.locator('#room-log').textContent()).toMatch(/rolled [1-6]/);
+    expect(midGame).toBe(true);
+    expect(await john.locator('#room-log').textContent()).not.toContain('go Ann!');
+    expect(await ann.locator('#room-log').textContent()).not.toContain('go Ann!');
     await Promise.all([
       screenshot(john, 'dice-over-john'),
       screenshot(ann, 'dice-over-ann'),

@@ -14,6 +14,7 @@ import { silentLogger } from '../../lib/logger';
 import { createRedisClient, type RedisClient } from '../../lib/redis';
 import { type KafkaReader, startKafkaReader } from '../support/kafka';
 import { type OfflineGateway, startOffline } from '../support/offline';
+import { tracesOf as storeTracesOf } from '../support/store';
 import { claimsFor, createTokenKit, nowSecs } from '../support/tokens';
 import { TestClient } from '../support/ws-client';
 
@@ -137,23 +138,7 @@ async function getJson(key: string): Promise<Record<string, unknown> | null> {
 }
 
 /** Every key of the gateway whose name contains one of `ids`, and every set that has one as a member. */
-async function tracesOf(gw: OfflineGateway, ids: readonly string[]): Promise<string[]> {
-  const traces: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefixOf(gw)}*`, 'COUNT', 1000);
-    cursor = next;
-    for (const key of keys) {
-      if (ids.some((id) => key.includes(id))) {
-        traces.push(key);
-      } else if ((await redis.type(key)) === 'set') {
-        const members = await redis.smembers(key);
-        for (const id of ids) if (members.includes(id)) traces.push(`${key} ∋ ${id}`);
-      }
-    }
-  } while (cursor !== '0');
-  return traces.sort();
-}
+const tracesOf = (gw: OfflineGateway, ids: readonly string[]) => storeTracesOf(redis, prefixOf(gw), ids);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -9,6 +9,8 @@ import { freePort, stopProcessGroup } from './services';
 const root = path.resolve(__dirname, '..', '..');
 
 export interface OfflineGateway {
+  /** Of serverless-offline, leader of its own process group (for signals and RSS). */
+  readonly pid: number;
   readonly wsUrl: string;
   readonly httpUrl: string;
   readonly managementEndpoint: string;
@@ -79,6 +81,7 @@ export async function startOffline(
   const { child, output } = spawnLogged(path.join(root, 'node_modules', '.bin', 'serverless'), args, env);
   await waitHttp(`http://127.0.0.1:${httpPort}/health`, child, output, 60_000);
   return {
+    pid: child.pid!,
     wsUrl: `ws://127.0.0.1:${wsPort}`,
     httpUrl: `http://127.0.0.1:${httpPort}`,
     managementEndpoint: `http://127.0.0.1:${wsPort}`,
@@ -96,10 +99,15 @@ export interface ConsumerProcess {
   kill(): void;
 }
 
-/** Starts `consumers/events.ts` against a running offline gateway; resolves once it joined its group. */
+/**
+ * Starts `consumers/events.ts` against a running offline gateway; resolves once it joined its group
+ * (within `readyTimeoutMs`, default 60 s: a join that meets the mock cluster's SyncGroup race costs
+ * an in-process restart and another rebalance of ≈ 29 s).
+ */
 export async function startConsumer(
   gateway: OfflineGateway,
   extraEnv: NodeJS.ProcessEnv = {},
+  { readyTimeoutMs = 60_000 }: { readyTimeoutMs?: number } = {},
 ): Promise<ConsumerProcess> {
   const metricsPort = await freePort();
   const env: NodeJS.ProcessEnv = {
@@ -113,7 +121,12 @@ export async function startConsumer(
     [path.join(root, 'consumers', 'events.ts')],
     env,
   );
-  await waitHttp(`http://127.0.0.1:${metricsPort}/ready`, child, output, 60_000);
+  try {
+    await waitHttp(`http://127.0.0.1:${metricsPort}/ready`, child, output, readyTimeoutMs);
+  } catch (err) {
+    await stopProcessGroup(child);
+    throw err;
+  }
   return {
     metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
     child,

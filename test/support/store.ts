@@ -29,3 +29,21 @@ export async function connectAs(
     await store.authenticate(id, { userId, username, roles: ['user'] }, null, now, now.toISOString());
   return id;
 }
+
+/** Every key under `prefix` whose name contains one of `ids`, and every set that has one as a member. */
+export async function tracesOf(
+  redis: RedisClient,
+  prefix: string,
+  ids: readonly string[],
+): Promise<string[]> {
+  const traces: string[] = [];
+  for (const key of await keysWithPrefix(redis, prefix)) {
+    if (ids.some((id) => key.includes(id))) {
+      traces.push(key);
+    } else if ((await redis.type(key)) === 'set') {
+      const members = await redis.smembers(key);
+      for (const id of ids) if (members.includes(id)) traces.push(`${key} ∋ ${id}`);
+    }
+  }
+  return traces.sort();
+}

@@ -167,8 +167,8 @@ export function jwtAttacks(kit: TokenKit, opts: AttackOptions): JwtAttack[] {
     { name: 'truncated: cut inside the payload', token: () => valid().slice(0, 60), reason: 'InvalidToken' },
     { name: 'truncated: header only', token: () => valid().split('.')[0]!, reason: 'InvalidToken' },
     {
-      name: 'oversized (a 20 KB claim)',
-      token: () => kit.rs256(ok({ pad: 'x'.repeat(20_000) })),
+      name: 'oversized (a 9 KB claim: past the 8 KiB cap, within HTTP header limits)',
+      token: () => kit.rs256(ok({ pad: 'x'.repeat(9_000) })),
       reason: 'InvalidToken',
     },
     { name: 'garbage', token: () => 'not.a.jwt', reason: 'InvalidToken' },
