@@ -23,6 +23,7 @@
  * Bounded: loopback only, a fixed backlog, a wall-clock cap (remaining measurements are skipped and
  * reported as such). Starts its own Redis, Kafka mock and stand-in server; stops them all.
  */
+
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
@@ -36,6 +37,7 @@ import {
   type RecordOutcome,
 } from '../lib/consumer/pipeline';
 import { runConsumer } from '../lib/consumer/run';
+import { createLifecycleStores } from '../lib/gateway/lifecycle';
 import { createKafka } from '../lib/kafka/client';
 import type { EventPublisher } from '../lib/kafka/publisher';
 import { silentLogger } from '../lib/logger';
@@ -252,6 +254,7 @@ async function throughRunConsumer(
       ? createPipeline({
           config,
           store,
+          lifecycle: createLifecycleStores({ redis, reconnectTtlSecs: 300, keyPrefix: env.keyPrefix }),
           publisher,
           pusher,
           metrics,

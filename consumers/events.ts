@@ -7,9 +7,11 @@ import { getConfigOrExit, orExit, requireManagementEndpoint } from '../lib/confi
 import { startMetricsServer } from '../lib/consumer/http';
 import { createPipeline } from '../lib/consumer/pipeline';
 import { runConsumer } from '../lib/consumer/run';
+import { runSweeper } from '../lib/gateway/sweeper';
 import { createLogger } from '../lib/logger';
 import { createMetrics } from '../lib/metrics';
 import { createRuntime } from '../lib/runtime/container';
+import { createSweeperDeps } from '../lib/runtime/sweeper';
 
 async function main(): Promise<void> {
   const config = getConfigOrExit();
@@ -55,6 +57,12 @@ async function main(): Promise<void> {
       controller.abort();
     });
   }
+  // Due departures and stale connections are looked after here too: this process wakes up without
+  // a client event (docs/decisions.md D10). It stops with the consumer, however that ends.
+  const sweeperDeps = createSweeperDeps(runtime, endpoint);
+  const sweeperStop = new AbortController();
+  controller.signal.addEventListener('abort', () => sweeperStop.abort(), { once: true });
+  const sweeper = runSweeper(sweeperDeps, { signal: sweeperStop.signal });
   try {
     await runConsumer({
       kafka,
@@ -68,6 +76,9 @@ async function main(): Promise<void> {
       },
     });
   } finally {
+    sweeperStop.abort();
+    await sweeper;
+    sweeperDeps.close();
     server.close();
     await runtime.close();
   }

@@ -94,6 +94,19 @@ export interface Config {
     readonly metricsPort: number;
   };
   readonly disconnectNotifyRooms: boolean;
+  /** Connections that come and go (docs/decisions.md D10). */
+  readonly lifecycle: {
+    /** How long `user_offline` / `player_disconnected` wait for the user to come back; 0 publishes at once. */
+    readonly graceSecs: number;
+    /** A connection with no client frame for this long is swept (API Gateway's idle limit). */
+    readonly staleAfterSecs: number;
+    /** A connection open longer than this is swept (API Gateway's 2 h cap). */
+    readonly maxAgeSecs: number;
+    /** How often a sweeper looks for stale connections and orphaned presence. */
+    readonly sweepIntervalSecs: number;
+    /** How long a user's rooms are kept for a reconnection (the seed's `reconnect:` records). */
+    readonly reconnectTtlSecs: number;
+  };
   readonly logLevel: LogLevel;
 }
 
@@ -295,6 +308,13 @@ export function loadConfig(env: Env): Config {
       metricsPort: int(env, 'CONSUMER_METRICS_PORT', 9996, 0, 65535),
     },
     disconnectNotifyRooms: bool(env, 'DISCONNECT_NOTIFY_ROOMS', true),
+    lifecycle: {
+      graceSecs: int(env, 'DISCONNECT_GRACE_SECS', 10, 0, 3600),
+      staleAfterSecs: int(env, 'WS_STALE_AFTER_SECS', 600, 1, 86400),
+      maxAgeSecs: int(env, 'WS_MAX_CONNECTION_AGE_SECS', 7200, 1, 30 * 86400),
+      sweepIntervalSecs: int(env, 'WS_SWEEP_INTERVAL_SECS', 60, 1, 3600),
+      reconnectTtlSecs: int(env, 'WS_RECONNECT_TTL_SECS', 300, 1, 86400),
+    },
     logLevel: logLevel(env),
   };
   return deepFreeze(config);

@@ -3,6 +3,7 @@ import { parseEnvelope } from '../events/parse';
 import { planDelivery } from '../events/plan';
 import { cleanupConnection } from '../gateway/cleanup';
 import type { CleanupDeps } from '../gateway/deps';
+import { membershipHooks } from '../gateway/lifecycle';
 import type { Metrics } from '../metrics';
 import type { ClientPusher } from '../push/pusher';
 import { isRetriable } from './retriable';
@@ -84,6 +85,7 @@ export function createPipeline(deps: PipelineDeps): ProcessRecord {
     logger: deps.logger,
     counters,
     concurrency: deps.pushConcurrency,
+    membership: membershipHooks(deps),
     onGone: (connectionId: string) =>
       cleanupConnection({ ...deps, logger: cleanupLog }, connectionId, 'gone'),
   };

@@ -23,6 +23,18 @@ export interface DeliveryDeps {
   readonly onGone: (connectionId: string) => Promise<void>;
   /** Pushes in flight at once for one event. */
   readonly concurrency: number;
+  /** Orders membership changes and tracks what leaves and room removals void (D10). */
+  readonly membership: MembershipHooks;
+}
+
+/** What a membership change consults and triggers besides the room sets (docs/decisions.md D10). */
+export interface MembershipHooks {
+  /** False when a newer change for the same (room, user) was applied already: skip this one. */
+  admit(op: MembershipOp, timestamp: string): Promise<boolean>;
+  /** After a leave was applied (the user left the room for good). */
+  left(op: MembershipOp): Promise<void>;
+  /** A room was removed. */
+  roomRemoved(roomId: string): Promise<void>;
 }
 
 export interface DeliveryOutcome {
@@ -34,11 +46,21 @@ export interface DeliveryOutcome {
 
 const EMPTY: DeliveryOutcome = { recipients: 0, ok: 0, gone: 0, failed: 0 };
 
-async function applyMembership(store: SessionStore, ops: readonly MembershipOp[]): Promise<void> {
+async function applyMembership(
+  deps: DeliveryDeps,
+  plan: DeliveryPlan,
+  ops: readonly MembershipOp[],
+): Promise<void> {
+  const { store, membership } = deps;
   // In order: a join followed by a leave of the same room must end as "left".
   for (const op of ops) {
+    // An older change than the last one applied for the pair arrived late: ignored (D10).
+    if (!(await membership.admit(op, plan.timestamp))) continue;
     if (op.op === 'join') await store.joinRoom(op.userId, op.roomId, { spectator: op.spectator });
-    else await store.leaveRoom(op.userId, op.roomId);
+    else {
+      await store.leaveRoom(op.userId, op.roomId);
+      await membership.left(op);
+    }
   }
 }
 
@@ -99,9 +121,10 @@ interface EventContext {
  * const outcome = await delivery.send(); // { recipients, ok, gone, failed }
  */
 export async function prepareDelivery(deps: DeliveryDeps, plan: DeliveryPlan): Promise<Delivery> {
-  const { store, counters, logger } = deps;
+  const { counters, logger } = deps;
   const ctx: EventContext = { eventId: plan.eventId, eventType: plan.eventType };
-  await applyMembership(store, plan.before);
+  if (plan.roomRemoved !== undefined) await deps.membership.roomRemoved(plan.roomRemoved);
+  await applyMembership(deps, plan, plan.before);
   let recipients: string[] = [];
   let data: string | null = null;
   if (plan.message === null) {
@@ -129,7 +152,7 @@ export async function prepareDelivery(deps: DeliveryDeps, plan: DeliveryPlan): P
       // One at a time, in order (a join then a leave of the same room ends as "left"); each counted
       // once applied, so a retry after a failure applies only what is left.
       for (; progress.afterApplied < after.length; progress.afterApplied++)
-        await applyMembership(store, [after[progress.afterApplied]!]);
+        await applyMembership(deps, plan, [after[progress.afterApplied]!]);
       if (recipients.length === 0) return EMPTY;
       const { ok, gone, failed } = progress;
       return { recipients: recipients.length, ok, gone, failed };

@@ -54,6 +54,10 @@ export interface ChatHints {
 export interface DeliveryPlan {
   readonly eventId: string;
   readonly eventType: string;
+  /** The envelope's `timestamp`: membership changes of a (room, user) pair apply in its order (D10). */
+  readonly timestamp: string;
+  /** The room a `*.room_removed` event removes: nobody is put back into it (D10). */
+  readonly roomRemoved?: string;
   readonly message: Record<string, Json> | null;
   readonly target: Target;
   readonly before: readonly MembershipOp[];
@@ -86,6 +90,9 @@ export const LEAVE_KINDS: ReadonlySet<string> = new Set([
   'spectator_left',
   'spectator_kicked',
 ]);
+
+/** Event kinds that end a room: reconnection records for it are void (D10). */
+const REMOVED_KINDS: ReadonlySet<string> = new Set(['room_removed']);
 
 /** A user id from the payload: an integer or a numeric string, canonical decimal. */
 function userIdOf(value: Json | undefined): string | undefined {
@@ -172,7 +179,7 @@ function chatHints(env: Envelope, message: Record<string, Json>): ChatHints | un
 function planChat(
   env: Envelope,
   message: Record<string, Json> | null,
-): Omit<DeliveryPlan, 'eventId' | 'eventType'> {
+): Omit<DeliveryPlan, 'eventId' | 'eventType' | 'timestamp' | 'roomRemoved'> {
   const { audience } = env;
   let target: Target;
   switch (audience.type) {
@@ -208,7 +215,7 @@ function planChat(
 function planGames(
   env: Envelope,
   message: Record<string, Json> | null,
-): Omit<DeliveryPlan, 'eventId' | 'eventType'> {
+): Omit<DeliveryPlan, 'eventId' | 'eventType' | 'timestamp' | 'roomRemoved'> {
   const { audience } = env;
   const payload = payloadOf(env);
   const none = (reason: string) => ({
@@ -276,5 +283,12 @@ function planGames(
 export function planDelivery(env: Envelope, topic: string): DeliveryPlan {
   const message = convertEnvelope(env, topic);
   const routed = topic === TOPICS.chatEvents ? planChat(env, message) : planGames(env, message);
-  return { eventId: env.event_id, eventType: env.event_type, ...routed };
+  const removed = kindOf(env.event_type, REMOVED_KINDS) && stringAt(payloadOf(env), 'room_id');
+  return {
+    eventId: env.event_id,
+    eventType: env.event_type,
+    timestamp: env.timestamp,
+    ...(removed ? { roomRemoved: removed } : {}),
+    ...routed,
+  };
 }

@@ -1,14 +1,16 @@
 import type { OutboundRecord } from '../kafka/publisher';
 import { gatewayCounters } from './counters';
 import type { CleanupDeps } from './deps';
-import { playerDisconnectedCommand, presenceEvent, userConnectionEvent } from './system-events';
+import { departureRecords } from './lifecycle';
 
-export type CleanupReason = 'disconnect' | 'gone';
+/** `stale`: the sweeper found the connection silent and gone (docs/decisions.md D10). */
+export type CleanupReason = 'disconnect' | 'gone' | 'stale';
 
 /**
- * Removes every trace of a connection and publishes what its departure means (D7):
- * `system.event.user_disconnected`, `presence.event.user_offline` when it was the user's last
- * connection, and `games.command.player_disconnected` for each game room it was in.
+ * Removes every trace of a connection and publishes what its departure means (D7, D10):
+ * `system.event.user_disconnected` at once; `presence.event.user_offline` when it was the user's
+ * last connection and `games.command.player_disconnected` for each game room in which the user
+ * has no other connection, both after the grace unless the user is back (./lifecycle.ts).
  *
  * The same function serves `$disconnect` and a push that found the connection gone (410), and it
  * is idempotent: whichever comes first publishes, the other finds nothing.
@@ -27,11 +29,8 @@ export async function cleanupConnection(
   const { identity, rooms, wentOffline } = removed;
   log.info('connection removed', { reason, userId: identity?.userId, rooms: rooms.length, wentOffline });
   if (!identity) return;
-  const records: OutboundRecord[] = [userConnectionEvent(deps, 'disconnected', identity, connectionId)];
-  if (wentOffline) records.push(presenceEvent(deps, 'offline', identity));
-  if (deps.config.disconnectNotifyRooms) {
-    for (const roomId of rooms) records.push(playerDisconnectedCommand(deps, identity, roomId));
-  }
+  // user_disconnected now; user_offline / player_disconnected after the grace (D10).
+  const records: OutboundRecord[] = await departureRecords(deps, connectionId, { ...removed, identity });
   try {
     await deps.publisher.publish(records);
   } catch (err) {

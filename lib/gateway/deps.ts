@@ -6,6 +6,7 @@ import type { Metrics } from '../metrics';
 import type { ConnectionCloser } from '../push/closer';
 import type { ClientPusher } from '../push/pusher';
 import type { SessionStore } from '../store/session-store';
+import type { LifecycleStores } from './lifecycle';
 import type { EnvelopeContext } from './system-events';
 
 /** Triggers the asynchronous welcome (an `Event` invocation of the welcome function on AWS and offline). */
@@ -26,6 +27,8 @@ export interface WelcomeRequest {
 export interface GatewayDeps extends EnvelopeContext {
   readonly config: Config;
   readonly store: SessionStore;
+  /** Pending departures, reconnection records, membership order (docs/decisions.md D10). */
+  readonly lifecycle: LifecycleStores;
   readonly publisher: EventPublisher;
   readonly verifier: TokenVerifier;
   /** The pusher for a Management API endpoint (one per endpoint, reused). */
@@ -41,5 +44,5 @@ export interface GatewayDeps extends EnvelopeContext {
 /** The subset needed to clean a connection up (shared by `$disconnect` and the consumer's 410 path). */
 export type CleanupDeps = Pick<
   GatewayDeps,
-  'config' | 'store' | 'publisher' | 'logger' | 'newId' | 'now' | 'metrics'
+  'config' | 'store' | 'lifecycle' | 'publisher' | 'logger' | 'newId' | 'now' | 'metrics'
 >;

@@ -16,7 +16,8 @@ import { isSpectatorsRoom } from '../store/keys';
 import { CONNECTION_LIMIT, LOBBY_LIMIT, type MessageGate } from '../store/session-store';
 import { gatewayCounters } from './counters';
 import type { GatewayDeps } from './deps';
-import { playerDisconnectedCommand, presenceEvent, userConnectionEvent } from './system-events';
+import { departureRecords, type Return, welcomeBack } from './lifecycle';
+import { presenceEvent, userConnectionEvent } from './system-events';
 import { pushWelcome } from './welcome';
 
 export interface MessageInput {
@@ -338,16 +339,21 @@ async function authenticate(
   }
   const records: OutboundRecord[] = [];
   if (result.previous) {
-    // For the old user this connection is gone: announce it as $disconnect would (D2, D7).
+    // For the old user this connection is gone: announce it as $disconnect would (D2, D7, D10).
     const { identity: old, wentOffline, rooms } = result.previous;
-    records.push(userConnectionEvent(deps, 'disconnected', old, input.connectionId));
-    if (wentOffline) records.push(presenceEvent(deps, 'offline', old));
-    if (deps.config.disconnectNotifyRooms) {
-      for (const roomId of rooms) records.push(playerDisconnectedCommand(deps, old, roomId));
-    }
+    records.push(
+      ...(await departureRecords(deps, input.connectionId, {
+        identity: old,
+        rooms,
+        spectating: [],
+        wentOffline,
+      })),
+    );
   }
+  // Back within the grace / reconnection window: into the old rooms now, and no flap of presence (D10).
+  const back = await returning(deps, input.connectionId, identity);
   records.push(userConnectionEvent(deps, 'connected', identity, input.connectionId));
-  if (result.cameOnline) records.push(presenceEvent(deps, 'online', identity));
+  if (result.cameOnline && !back.resumed) records.push(presenceEvent(deps, 'online', identity));
   try {
     await deps.publisher.publish(records);
   } catch (err) {
@@ -360,6 +366,22 @@ async function authenticate(
   }
   deps.logger.info('authenticated', { connectionId: input.connectionId, userId: identity.userId });
   return JSON.stringify(authenticated(identity, deps.now()));
+}
+
+/** {@link welcomeBack}, never failing the authentication itself: the session is valid either way. */
+async function returning(deps: GatewayDeps, connectionId: string, identity: Identity): Promise<Return> {
+  try {
+    const back = await welcomeBack(deps, connectionId, identity);
+    if (back.restoredRooms.length > 0)
+      deps.logger.info('connection put back into its rooms', {
+        connectionId,
+        rooms: back.restoredRooms.length,
+      });
+    return back;
+  } catch (err) {
+    deps.logger.warn('reconnection data not applied', { connectionId, userId: identity.userId, err });
+    return { restoredRooms: [], resumed: false };
+  }
 }
 
 /**

@@ -8,6 +8,7 @@ import {
 } from '../aws/credentials';
 import type { Config } from '../config';
 import type { GatewayDeps, WelcomeRequest, WelcomeTrigger } from '../gateway/deps';
+import { createLifecycleStores } from '../gateway/lifecycle';
 import { createKafka } from '../kafka/client';
 import { mskIamTokenProvider } from '../kafka/msk-iam';
 import { createKafkaPublisher } from '../kafka/publisher';
@@ -171,6 +172,11 @@ export function createRuntime(config: Config, options: RuntimeOptions): Runtime 
   const deps: GatewayDeps = {
     config,
     store,
+    lifecycle: createLifecycleStores({
+      redis,
+      reconnectTtlSecs: config.lifecycle.reconnectTtlSecs,
+      keyPrefix: config.redis.keyPrefix,
+    }),
     publisher,
     verifier,
     pusherFor,

@@ -77,12 +77,13 @@ export function createObservability({
     },
   };
 
-  const injectContext = injectLambdaContext(powertoolsLogger, { resetKeys: true }) as middy.MiddlewareObj<
-    unknown,
-    unknown,
-    Error,
-    Context
-  >;
+  // `logEvent: false` always: an event carries credentials (`?token=`, `Cookie`, `Authorization`, a
+  // `system.authenticate` frame), so POWERTOOLS_LOGGER_LOG_EVENT=true must never print one
+  // (test/e2e/auth.test.ts runs with it set and greps the output for every token).
+  const injectContext = injectLambdaContext(powertoolsLogger, {
+    resetKeys: true,
+    logEvent: false,
+  }) as middy.MiddlewareObj<unknown, unknown, Error, Context>;
 
   return {
     logger: loggerOnPowertools(powertoolsLogger),

@@ -18,6 +18,8 @@ export interface RemovedConnection {
   readonly identity: Identity | null;
   /** Game rooms the connection was in (spectator pseudo-rooms excluded). */
   readonly rooms: readonly string[];
+  /** Spectator pseudo-rooms (`spectators:<roomId>`) the connection was in (reconnection data, D10). */
+  readonly spectating: readonly string[];
   /** True when this was the user's last connection (presence went offline). */
   readonly wentOffline: boolean;
 }
@@ -94,6 +96,11 @@ export interface SessionStore {
   joinRoom(userId: string, roomId: string, opts: { spectator: boolean }): Promise<void>;
   /** Removes every connection of the user from the room and its spectators. */
   leaveRoom(userId: string, roomId: string): Promise<void>;
+  /**
+   * Puts one connection into rooms (game rooms or `spectators:` pseudo-rooms) — a reconnection
+   * (docs/decisions.md D10). Returns the rooms it was put into: none when the connection is gone.
+   */
+  joinConnection(connectionId: string, roomIds: readonly string[]): Promise<string[]>;
   /** Subscribes the connection to a lobby; `LOBBY_LIMIT` (nothing written) past `maxLobbiesPerConnection`. */
   joinLobby(connectionId: string, lobbyId: string): Promise<undefined | typeof LOBBY_LIMIT>;
   leaveLobby(connectionId: string, lobbyId: string): Promise<void>;
@@ -537,7 +544,12 @@ export function createSessionStore({
       // Last: the tombstone and the index, once every set the connection was in has let it go.
       await Promise.all([redis.del(k), redis.del(ix)]);
       if (!announce) return null;
-      return { identity, rooms: roomIds.filter((id) => !isSpectatorsRoom(id)), wentOffline };
+      return {
+        identity,
+        rooms: roomIds.filter((id) => !isSpectatorsRoom(id)),
+        spectating: roomIds.filter(isSpectatorsRoom),
+        wentOffline,
+      };
     },
 
     async roomsOf(connectionId) {
@@ -597,6 +609,25 @@ export function createSessionStore({
           redis.hdel(keys.connIndex(c), ...fields),
         ]),
       ]);
+    },
+
+    async joinConnection(connectionId, roomIds) {
+      if (roomIds.length === 0) return [];
+      // As joinRoom: the room sets first, then the reverse index only while the connection exists.
+      await Promise.all(
+        roomIds.flatMap((room) => [
+          redis.sadd(keys.roomSockets(room), connectionId),
+          redis.expire(keys.roomSockets(room), ttl),
+        ]),
+      );
+      const fields = Object.fromEntries(roomIds.map((room) => [`r:${room}`, '1']));
+      const live = await r.wsgHsetLive(keys.conn(connectionId), ...Object.entries(fields).flat());
+      if (live === 1) {
+        await indexSet(connectionId, fields);
+        return [...roomIds];
+      }
+      await Promise.all(roomIds.map((room) => redis.srem(keys.roomSockets(room), connectionId)));
+      return [];
     },
 
     async joinLobby(connectionId, lobbyId) {

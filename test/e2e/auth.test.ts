@@ -74,6 +74,8 @@ beforeAll(async () => {
     WS_RATE_LIMIT_BURST: '100000',
     LOG_LEVEL: 'debug',
     SLS_LOG_LEVEL: 'debug',
+    // An operator's switch that would log every Lambda event (query, headers, frames): must not apply.
+    POWERTOOLS_LOGGER_LOG_EVENT: 'true',
   });
   kafka = await kafkaStarting;
 }, 180_000);

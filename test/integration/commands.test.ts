@@ -7,11 +7,13 @@
  * (`test/fixtures/client-messages.json`). Topics are shared by the whole run, so records are picked
  * by ids unique to each test: request ids, user ids, room ids.
  */
+
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { createTokenVerifier } from '../../lib/auth/verifier';
 import { type Config, loadConfig } from '../../lib/config';
 import { cleanupConnection } from '../../lib/gateway/cleanup';
 import type { GatewayDeps } from '../../lib/gateway/deps';
+import { createLifecycleStores } from '../../lib/gateway/lifecycle';
 import { handleMessage } from '../../lib/gateway/message';
 import { createKafka } from '../../lib/kafka/client';
 import { createKafkaPublisher, type EventPublisher } from '../../lib/kafka/publisher';
@@ -176,6 +178,8 @@ function testConfig(extra: Record<string, string> = {}): Config {
     REDIS_KEY_PREFIX: prefix,
     AUTH_ALLOW_UNVERIFIED: 'true',
     JWT_SECRET: 'integration-secret',
+    // No grace: departures are published by the cleanup itself (test/integration/lifecycle.test.ts has the grace).
+    DISCONNECT_GRACE_SECS: '0',
     ...extra,
   });
 }
@@ -202,6 +206,7 @@ function harness(config: Config = testConfig()): Harness {
   const deps: GatewayDeps = {
     config,
     store,
+    lifecycle: createLifecycleStores({ redis, reconnectTtlSecs: 300, keyPrefix: config.redis.keyPrefix }),
     publisher,
     verifier: createTokenVerifier({ secret: config.auth.secret }),
     pusherFor: () => pusher,

@@ -8,10 +8,12 @@
  * order, and every record's recipients reflect the membership changes of all the records before it
  * — joins and leaves that precede a send, and a room-audience leave applied after its send.
  */
+
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { loadConfig } from '../../lib/config';
 import { createPipeline } from '../../lib/consumer/pipeline';
 import { runConsumer } from '../../lib/consumer/run';
+import { createLifecycleStores } from '../../lib/gateway/lifecycle';
 import { createKafka } from '../../lib/kafka/client';
 import type { EventPublisher } from '../../lib/kafka/publisher';
 import { silentLogger } from '../../lib/logger';
@@ -161,6 +163,7 @@ it('keeps each connection in partition order, and each record sees the membershi
   const processRecord = createPipeline({
     config,
     store,
+    lifecycle: createLifecycleStores({ redis, reconnectTtlSecs: 300, keyPrefix: prefix }),
     publisher,
     pusher,
     metrics,

@@ -7,10 +7,12 @@
  * Envelopes are built the way the backend writes them (test/support/backend.ts); every test has its
  * own Redis key prefix, user ids and room ids.
  */
+
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { type Config, loadConfig } from '../../lib/config';
 import { createPipeline, type ProcessRecord, type RecordOutcome } from '../../lib/consumer/pipeline';
 import { CONVERTED_EVENT_TYPES } from '../../lib/events/convert';
+import { createLifecycleStores } from '../../lib/gateway/lifecycle';
 import type { EventPublisher, OutboundRecord } from '../../lib/kafka/publisher';
 import { silentLogger } from '../../lib/logger';
 import { createMetrics, type Metrics } from '../../lib/metrics';
@@ -57,7 +59,8 @@ function recordingPublisher(): EventPublisher & { readonly records: OutboundReco
   };
 }
 
-const config: Config = loadConfig({ LOG_LEVEL: 'silent' });
+// No grace: departures are published by the cleanup itself (the grace has its own tests).
+const config: Config = loadConfig({ LOG_LEVEL: 'silent', DISCONNECT_GRACE_SECS: '0' });
 
 let redis: RedisClient;
 let api: FakeManagementApi;
@@ -96,6 +99,7 @@ beforeEach(() => {
   processRecord = createPipeline({
     config,
     store,
+    lifecycle: createLifecycleStores({ redis, reconnectTtlSecs: 300, keyPrefix: prefix }),
     publisher,
     pusher,
     metrics,
@@ -522,11 +526,9 @@ describe('push failures', () => {
     expect(await store.lobbyConnections(lobbyId)).toEqual([]);
     // Alice still has a tab open: still online.
     expect(await redis.sismember(`${prefix}presence:online`, alice)).toBe(1);
+    // Alice still plays in the room on her other tab: not a disconnect of the player (D10).
     expect(publisher.records.map((r) => [r.topic, r.envelope.event_type, r.key, r.envelope.payload])).toEqual(
-      [
-        ['system.events', 'system.event.user_disconnected', alice, { connection_id: gone }],
-        ['games.commands', 'games.command.player_disconnected', roomId, { room_id: roomId }],
-      ],
+      [['system.events', 'system.event.user_disconnected', alice, { connection_id: gone }]],
     );
     expect(counter('ws_gateway_deliveries_total', { result: 'gone' })).toBe(1);
 
@@ -872,6 +874,7 @@ describe('a retry after a transient failure (docs/decisions.md D9)', () => {
     return createPipeline({
       config,
       store: s,
+      lifecycle: createLifecycleStores({ redis, reconnectTtlSecs: 300, keyPrefix: prefix }),
       publisher,
       pusher,
       metrics,

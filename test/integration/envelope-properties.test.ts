@@ -12,11 +12,13 @@
  *
  * Runs are bounded (numRuns) and seeded: a failure prints its seed and path for `fc.assert` to replay.
  */
+
 import { randomBytes, randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { type Config, loadConfig } from '../../lib/config';
 import { createPipeline, type ProcessRecord } from '../../lib/consumer/pipeline';
 import { CONVERTED_EVENT_TYPES } from '../../lib/events/convert';
+import { createLifecycleStores } from '../../lib/gateway/lifecycle';
 import { silentLogger } from '../../lib/logger';
 import { createMetrics, type Metrics } from '../../lib/metrics';
 import type { JsonObject } from '../../lib/protocol/envelope';
@@ -73,6 +75,7 @@ beforeAll(async () => {
   processRecord = createPipeline({
     config,
     store,
+    lifecycle: createLifecycleStores({ redis, reconnectTtlSecs: 300, keyPrefix: prefix }),
     publisher: { publish: async () => {}, ping: async () => {}, disconnect: async () => {} },
     pusher,
     metrics,

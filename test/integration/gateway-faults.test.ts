@@ -7,11 +7,13 @@
  * Covers issue 8 findings 2 (lost sessions are closed), 3 (heartbeats survive a Redis outage),
  * 4 (deadlines: system.error within the deadline, authenticate still answers) and the limits of 10.
  */
+
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { createTokenVerifier } from '../../lib/auth/verifier';
 import { type Config, loadConfig } from '../../lib/config';
 import { gatewayCounters } from '../../lib/gateway/counters';
 import type { GatewayDeps } from '../../lib/gateway/deps';
+import { createLifecycleStores } from '../../lib/gateway/lifecycle';
 import { handleMessage } from '../../lib/gateway/message';
 import { createKafka } from '../../lib/kafka/client';
 import { createKafkaPublisher, type EventPublisher } from '../../lib/kafka/publisher';
@@ -91,6 +93,7 @@ function harness({ redisUrl, brokers }: { redisUrl?: string; brokers?: string } 
   const deps: GatewayDeps = {
     config: cfg,
     store,
+    lifecycle: createLifecycleStores({ redis, reconnectTtlSecs: 300, keyPrefix: cfg.redis.keyPrefix }),
     publisher,
     verifier: createTokenVerifier({}),
     pusherFor: () => pusher,

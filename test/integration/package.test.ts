@@ -121,7 +121,9 @@ function roleStatements(template: Template): Json[] {
   return statements;
 }
 
-const FUNCTIONS = ['Connect', 'Disconnect', 'Default', 'Welcome', 'Events', 'Health'] as const;
+const FUNCTIONS = ['Connect', 'Disconnect', 'Default', 'Welcome', 'Events', 'Sweeper', 'Health'] as const;
+/** Functions without a WebSocket request context: they get this API's Management endpoint. */
+const NO_REQUEST_CONTEXT: readonly string[] = ['Events', 'Sweeper'];
 const TOPICS = ['system.events', 'chat.events', 'games.events'];
 
 beforeAll(() => {
@@ -253,6 +255,27 @@ describe('serverless package --stage prod, Amazon MSK event source, placeholder 
     ]);
   });
 
+  it('runs the sweeper once a minute on a schedule, allowed to invoke it, with a timeout its loop stays inside', () => {
+    const rules = ofType(template, 'AWS::Events::Rule').filter(([, r]) =>
+      mentions(r.Properties.Targets, '"SweeperLambdaFunction"'),
+    );
+    expect(rules).toHaveLength(1);
+    expect(rules[0]![1].Properties).toMatchObject({ ScheduleExpression: 'rate(1 minute)', State: 'ENABLED' });
+    const [ruleId] = rules[0]!;
+    const permissions = ofType(template, 'AWS::Lambda::Permission').filter(([, p]) =>
+      mentions(p.Properties.FunctionName, '"SweeperLambdaFunction"'),
+    );
+    expect(permissions).toHaveLength(1);
+    expect(permissions[0]![1].Properties).toMatchObject({
+      Action: 'lambda:InvokeFunction',
+      Principal: 'events.amazonaws.com',
+    });
+    expect(mentions(permissions[0]![1].Properties.SourceArn, `"${ruleId}"`)).toBe(true);
+    const sweeper = resource(template, 'SweeperLambdaFunction').Properties;
+    expect(sweeper.Handler).toBe('handlers/sweeper.handler');
+    expect(sweeper.Timeout).toBe(60);
+  });
+
   it('maps every events topic from the MSK cluster with batch size, starting position and group', () => {
     const mappings = ofType(template, 'AWS::Lambda::EventSourceMapping').map(([, r]) => r);
 
@@ -355,7 +378,13 @@ describe('serverless package --stage prod, Amazon MSK event source, placeholder 
       'Fn::Not': [{ 'Fn::Equals': ['', ''] }],
     });
 
-    for (const fn of FUNCTIONS.filter((f) => f !== 'Events')) {
+    for (const fn of NO_REQUEST_CONTEXT) {
+      const { Variables } = resource(template, `${fn}LambdaFunction`).Properties.Environment as {
+        Variables: Record<string, Json>;
+      };
+      expect(Variables.WS_MANAGEMENT_ENDPOINT).toEqual(eventsEnv.Variables.WS_MANAGEMENT_ENDPOINT);
+    }
+    for (const fn of FUNCTIONS.filter((f) => !NO_REQUEST_CONTEXT.includes(f))) {
       const { Variables } = resource(template, `${fn}LambdaFunction`).Properties.Environment as {
         Variables: Record<string, Json>;
       };

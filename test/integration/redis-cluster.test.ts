@@ -288,7 +288,12 @@ describe('session store on a three-master cluster', () => {
     await store.joinLobby(tab2, lobby);
 
     const first = await store.removeConnection(tab1);
-    expect(first).toEqual({ identity: ALICE, rooms: [room], wentOffline: false });
+    expect(first).toEqual({
+      identity: ALICE,
+      rooms: [room],
+      spectating: [`spectators:${room}`],
+      wentOffline: false,
+    });
     expect(await store.removeConnection(tab1)).toBeNull();
     expect(await store.allConnections()).toEqual([tab2]);
     expect(await store.roomConnections(room)).toEqual([tab2]);
@@ -299,7 +304,12 @@ describe('session store on a three-master cluster', () => {
     expect(await redis.exists(store.keys.socket(tab1))).toBe(0);
 
     const last = await store.removeConnection(tab2);
-    expect(last).toEqual({ identity: ALICE, rooms: [room], wentOffline: true });
+    expect(last).toEqual({
+      identity: ALICE,
+      rooms: [room],
+      spectating: [`spectators:${room}`],
+      wentOffline: true,
+    });
     expect(await store.allConnections()).toEqual([]);
     expect(await store.connectionsOfUsers([ALICE.userId])).toEqual([]);
     expect(await redis.smembers(store.keys.presenceOnline())).toEqual([]);

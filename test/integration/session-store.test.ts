@@ -318,7 +318,7 @@ describe('removeConnection', () => {
     const first = await store.removeConnection(id);
     const second = await store.removeConnection(id);
 
-    expect(first).toEqual({ identity: ALICE, rooms: [], wentOffline: true });
+    expect(first).toEqual({ identity: ALICE, rooms: [], spectating: [], wentOffline: true });
     expect(second).toBeNull();
   });
 
@@ -327,7 +327,9 @@ describe('removeConnection', () => {
 
     const results = await Promise.all([store.removeConnection(id), store2.removeConnection(id)]);
 
-    expect(results.filter((r) => r !== null)).toEqual([{ identity: ALICE, rooms: [], wentOffline: true }]);
+    expect(results.filter((r) => r !== null)).toEqual([
+      { identity: ALICE, rooms: [], spectating: [], wentOffline: true },
+    ]);
   });
 
   it('removes an anonymous connection from the broadcast set', async () => {
@@ -336,7 +338,7 @@ describe('removeConnection', () => {
 
     const removed = await store.removeConnection(id);
 
-    expect(removed).toEqual({ identity: null, rooms: [], wentOffline: false });
+    expect(removed).toEqual({ identity: null, rooms: [], spectating: [], wentOffline: false });
     expect(await store.allConnections()).toEqual([]);
   });
 

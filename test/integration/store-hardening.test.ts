@@ -77,7 +77,12 @@ describe('cleanup without the connection hash (finding 9)', () => {
 
     const removed = await store.removeConnection(id);
 
-    expect(removed).toEqual({ identity: ALICE, rooms: ['room-a'], wentOffline: true });
+    expect(removed).toEqual({
+      identity: ALICE,
+      rooms: ['room-a'],
+      spectating: ['spectators:room-a'],
+      wentOffline: true,
+    });
     expect(await store.connectionsOfUsers([ALICE.userId])).toEqual([]);
     expect(await store.roomConnections('room-a')).toEqual([bystander]);
     expect(await store.roomConnections('spectators:room-a')).toEqual([]);
