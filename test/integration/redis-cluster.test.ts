@@ -325,7 +325,12 @@ describe('session store on a three-master cluster', () => {
     await store.joinLobby(id, lobby);
     await redis.del(store.keys.conn(id));
 
-    expect(await store.removeConnection(id)).toEqual({ identity: ALICE, rooms: [room], wentOffline: true });
+    expect(await store.removeConnection(id)).toEqual({
+      identity: ALICE,
+      rooms: [room],
+      spectating: [],
+      wentOffline: true,
+    });
     expect(await store.connectionsOfUsers([ALICE.userId])).toEqual([]);
     expect(await store.roomConnections(room)).toEqual([]);
     expect(await store.lobbyConnections(lobby)).toEqual([]);
