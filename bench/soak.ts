@@ -200,12 +200,21 @@ async function main(): Promise<void> {
     LOG_LEVEL: 'warn',
     WS_MAX_CONNECTIONS_PER_USER: '16',
   };
-  const gateway = await startOffline(env);
-  const consumer = await startConsumer(
-    gateway,
-    { KAFKA_CONSUMER_GROUP: 'soak', KAFKA_START_POSITION: 'earliest' },
-    { readyTimeoutMs: 120_000 },
-  );
+  // A loaded machine may not bring serverless-offline up in time: stop what was started, then fail.
+  let gateway: Awaited<ReturnType<typeof startOffline>> | undefined;
+  let consumer: Awaited<ReturnType<typeof startConsumer>>;
+  try {
+    gateway = await startOffline(env);
+    consumer = await startConsumer(
+      gateway,
+      { KAFKA_CONSUMER_GROUP: 'soak', KAFKA_START_POSITION: 'earliest' },
+      { readyTimeoutMs: 120_000 },
+    );
+  } catch (err) {
+    await gateway?.stop();
+    await Promise.all([redis.stop(), kafkaMock.stop()]);
+    throw err;
+  }
   const kafka = new Kafka({ clientId: 'soak', brokers: [kafkaMock.address], logLevel: logLevel.NOTHING });
   const producer = kafka.producer({ allowAutoTopicCreation: true });
   await producer.connect();
@@ -394,6 +403,8 @@ async function main(): Promise<void> {
     console.log(`\n| ${'measure'.padEnd(width)} | value |\n| ${'-'.repeat(width)} | ----- |`);
     for (const [k, v] of rows) console.log(`| ${k.padEnd(width)} | ${v} |`);
     if (errorSamples.length > 0) console.log(`\nfirst errors:\n  ${errorSamples.join('\n  ')}`);
+    if (counts.upgradeFailed > 0 || counts.unexpectedCloses > 0)
+      console.log(`\nserverless-offline output (tail):\n${gateway.output().slice(-3000)}`);
     process.exitCode = lost > 0 || errors > 0 ? 1 : 0;
   } finally {
     for (const c of conns) c.close();

@@ -9,22 +9,18 @@
  */
 
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
-import { createTokenVerifier } from '../../lib/auth/verifier';
 import { type Config, loadConfig } from '../../lib/config';
 import { cleanupConnection } from '../../lib/gateway/cleanup';
 import type { GatewayDeps } from '../../lib/gateway/deps';
-import { createLifecycleStores } from '../../lib/gateway/lifecycle';
 import { handleMessage } from '../../lib/gateway/message';
-import { createKafka } from '../../lib/kafka/client';
-import { createKafkaPublisher, type EventPublisher } from '../../lib/kafka/publisher';
+import type { EventPublisher } from '../../lib/kafka/publisher';
 import { createLogger } from '../../lib/logger';
-import { createMetrics } from '../../lib/metrics';
 import { CLIENT_MESSAGE_TABLE, type ForwardedMessageType } from '../../lib/protocol/client';
 import type { Envelope, JsonObject } from '../../lib/protocol/envelope';
-import type { ClientPusher } from '../../lib/push/pusher';
-import { createRedisClient, type RedisClient } from '../../lib/redis';
-import { createSessionStore, type SessionStore } from '../../lib/store/session-store';
+import type { RedisClient } from '../../lib/redis';
+import type { SessionStore } from '../../lib/store/session-store';
 import { clientMessageFixture } from '../fixtures/load-client-messages';
+import { createTestGateway } from '../support/gateway-deps';
 import { type KafkaReader, type KafkaRecord, startKafkaReader } from '../support/kafka';
 
 // Project-level testTimeout is not applied by jest; Kafka round trips need more than the 5 s default.
@@ -186,38 +182,10 @@ function testConfig(extra: Record<string, string> = {}): Config {
 
 /** A container's worth of dependencies: its own Redis client and Kafka producer, like one Lambda. */
 function harness(config: Config = testConfig()): Harness {
-  const redis = createRedisClient({ url: config.redis.url, cluster: false, logger });
-  redisClients.push(redis);
-  const store = createSessionStore({
-    redis,
-    connectionTtlSecs: config.ws.connectionTtlSecs,
-    keyPrefix: config.redis.keyPrefix,
-  });
-  const publisher = createKafkaPublisher({ kafka: createKafka(config.kafka, logger) });
-  publishers.push(publisher);
-  const pushes: Harness['pushes'] = [];
-  const pusher: ClientPusher = {
-    push: async (connectionId, data) => {
-      pushes.push({ connectionId, data: data.toString() });
-      return 'ok';
-    },
-    close: async () => {},
-  };
-  const deps: GatewayDeps = {
-    config,
-    store,
-    lifecycle: createLifecycleStores({ redis, reconnectTtlSecs: 300, keyPrefix: config.redis.keyPrefix }),
-    publisher,
-    verifier: createTokenVerifier({ secret: config.auth.secret }),
-    pusherFor: () => pusher,
-    closerFor: () => ({ close: async () => 'closed' as const }),
-    welcome: { trigger: async () => {} },
-    logger,
-    metrics: createMetrics(),
-    newId: randomUUID,
-    now: () => new Date(),
-  };
-  return { deps, store, pushes };
+  const gateway = createTestGateway(config, logger);
+  redisClients.push(gateway.redis);
+  publishers.push(gateway.publisher);
+  return { deps: gateway.deps, store: gateway.deps.store, pushes: gateway.pushes };
 }
 
 let kafka: KafkaReader;

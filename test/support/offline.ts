@@ -79,7 +79,13 @@ export async function startOffline(
     ...(options.config ? ['--config', options.config] : []),
   ];
   const { child, output } = spawnLogged(path.join(root, 'node_modules', '.bin', 'serverless'), args, env);
-  await waitHttp(`http://127.0.0.1:${httpPort}/health`, child, output, 60_000);
+  try {
+    await waitHttp(`http://127.0.0.1:${httpPort}/health`, child, output, 60_000);
+  } catch (err) {
+    // Not left running behind a failed start (it may still come up later on a loaded machine).
+    await stopProcessGroup(child);
+    throw err;
+  }
   return {
     pid: child.pid!,
     wsUrl: `ws://127.0.0.1:${wsPort}`,
