@@ -11,7 +11,11 @@ import { runSweeper } from '../lib/gateway/sweeper';
 import { createLogger } from '../lib/logger';
 import { createMetrics } from '../lib/metrics';
 import { createRuntime } from '../lib/runtime/container';
+import { createPipelineFanout } from '../lib/runtime/fanout';
 import { createSweeperDeps } from '../lib/runtime/sweeper';
+
+/** On a stop, queued pushes get this long to go out (inside a 30 s termination grace period). */
+const FANOUT_DRAIN_MS = 20_000;
 
 async function main(): Promise<void> {
   const config = getConfigOrExit();
@@ -19,7 +23,7 @@ async function main(): Promise<void> {
   const endpoint = orExit(() => requireManagementEndpoint(config));
   const metrics = createMetrics({ processMetrics: true });
   const runtime = createRuntime(config, { logger, verifiesTokens: false, metrics });
-  const { deps, kafka } = runtime;
+  const { deps, kafka, redis } = runtime;
   // No credentials (a configured provider that fails, none found off loopback): one line, exit 1,
   // rather than a consumer that joins its group and fails every push.
   try {
@@ -30,9 +34,19 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const pusher = deps.pusherFor(endpoint);
+  const fanout = createPipelineFanout({
+    config,
+    endpoint,
+    redis,
+    logger,
+    metrics,
+    credentials: runtime.credentialsFor(endpoint),
+    closer: deps.closerFor(endpoint),
+  });
   const processRecord = createPipeline({
     ...deps,
     pusher,
+    fanout,
     metrics,
     pushConcurrency: config.push.concurrency,
   });
@@ -79,6 +93,8 @@ async function main(): Promise<void> {
     sweeperStop.abort();
     await sweeper;
     sweeperDeps.close();
+    // Broadcasts handed to the fan-out are still being paced out: let them finish (bounded).
+    await fanout.close(FANOUT_DRAIN_MS);
     server.close();
     await runtime.close();
   }

@@ -2,9 +2,12 @@ import middy from '@middy/core';
 import { requireManagementEndpoint } from '../lib/config';
 import { type BatchOutcome, type KafkaSourceEvent, processKafkaEvent } from '../lib/consumer/lambda';
 import { createPipeline, type ProcessRecord } from '../lib/consumer/pipeline';
+import type { Fanout } from '../lib/push/scheduler';
+import { createPipelineFanout } from '../lib/runtime/fanout';
 import { getRuntime, observability } from '../lib/runtime/lambda';
 
 let processRecord: ProcessRecord | undefined;
+let fanout: Fanout | undefined;
 
 /** Time kept back from in-place retries for what is in flight to finish before the Lambda timeout. */
 const RETRY_MARGIN_MS = 15_000;
@@ -17,17 +20,33 @@ const RETRY_MARGIN_MS = 15_000;
 export const handler = middy<KafkaSourceEvent, BatchOutcome>()
   .use(observability())
   .handler(async (event, context) => {
-    const { deps, metrics } = getRuntime();
+    const runtime = getRuntime();
+    const { deps, metrics, redis } = runtime;
     const endpoint = requireManagementEndpoint(deps.config);
-    processRecord ??= createPipeline({
-      ...deps,
-      pusher: deps.pusherFor(endpoint),
-      metrics,
-      pushConcurrency: deps.config.push.concurrency,
-    });
+    if (!processRecord || !fanout) {
+      fanout = createPipelineFanout({
+        config: deps.config,
+        endpoint,
+        redis,
+        logger: deps.logger,
+        metrics,
+        credentials: runtime.credentialsFor(endpoint),
+        closer: deps.closerFor(endpoint),
+      });
+      processRecord = createPipeline({
+        ...deps,
+        pusher: deps.pusherFor(endpoint),
+        fanout,
+        metrics,
+        pushConcurrency: deps.config.push.concurrency,
+      });
+    }
     // Retries in place stop well before the timeout, so a batch that keeps failing is given back
     // (and retried by Lambda) rather than cut off mid-delivery.
-    return processKafkaEvent(event, processRecord, {
+    const outcome = await processKafkaEvent(event, processRecord, {
       timeLeftMs: () => context.getRemainingTimeInMillis() - RETRY_MARGIN_MS,
     });
+    // A frozen container sends nothing: the broadcasts handed off must go out before returning.
+    await fanout.idle();
+    return outcome;
   });

@@ -89,6 +89,12 @@ export interface Config {
     readonly concurrency: number;
     readonly maxRetries: number;
     readonly timeoutMs: number;
+    /** Fleet-wide Management API requests per second of the event pipeline; 0: no budget. */
+    readonly budgetRps: number;
+    /** Size of the fleet-wide bucket (requests above the rate it absorbs). */
+    readonly budgetBurst: number;
+    /** A connection answering 429 this long in a row is closed. */
+    readonly slowClientSecs: number;
   };
   readonly consumer: {
     readonly metricsPort: number;
@@ -303,6 +309,9 @@ export function loadConfig(env: Env): Config {
       concurrency: int(env, 'PUSH_CONCURRENCY', 64, 1, 4096),
       maxRetries: int(env, 'PUSH_MAX_RETRIES', 3, 0, 20),
       timeoutMs: int(env, 'PUSH_TIMEOUT_MS', 5000, 100, 60000),
+      budgetRps: int(env, 'PUSH_BUDGET_RPS', 5000, 0, 1_000_000),
+      budgetBurst: int(env, 'PUSH_BUDGET_BURST', 2500, 1, 1_000_000),
+      slowClientSecs: int(env, 'PUSH_SLOW_CLIENT_SECS', 30, 1, 3600),
     },
     consumer: {
       metricsPort: int(env, 'CONSUMER_METRICS_PORT', 9996, 0, 65535),

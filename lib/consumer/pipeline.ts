@@ -6,6 +6,7 @@ import type { CleanupDeps } from '../gateway/deps';
 import { membershipHooks } from '../gateway/lifecycle';
 import type { Metrics } from '../metrics';
 import type { ClientPusher } from '../push/pusher';
+import type { Fanout } from '../push/scheduler';
 import { isRetriable } from './retriable';
 
 /** One Kafka record as both the kafkajs consumer and the Lambda Kafka event source see it. */
@@ -20,6 +21,8 @@ export interface PipelineDeps extends CleanupDeps {
   readonly pusher: ClientPusher;
   readonly metrics: Metrics;
   readonly pushConcurrency: number;
+  /** The fan-out scheduler (lib/push/scheduler.ts); without it each record pushes on its own. */
+  readonly fanout?: Fanout;
 }
 
 export type RecordOutcome =
@@ -85,6 +88,7 @@ export function createPipeline(deps: PipelineDeps): ProcessRecord {
     logger: deps.logger,
     counters,
     concurrency: deps.pushConcurrency,
+    fanout: deps.fanout,
     membership: membershipHooks(deps),
     onGone: (connectionId: string) =>
       cleanupConnection({ ...deps, logger: cleanupLog }, connectionId, 'gone'),
@@ -138,7 +142,7 @@ export function createPipeline(deps: PipelineDeps): ProcessRecord {
     };
     let delivery: Awaited<ReturnType<typeof prepareDelivery>>;
     try {
-      delivery = await prepareDelivery(deliveryDeps, plan);
+      delivery = await prepareDelivery(deliveryDeps, plan, `${record.topic}/${record.partition}`);
     } catch (err) {
       const outcome = poisonOr(err, 'prepare');
       return { recipients: [], barrier: false, deliver: async () => outcome };

@@ -1,7 +1,8 @@
 import { UndeliverableEventError } from '../errors';
 import type { Logger } from '../logger';
 import type { Counter } from '../metrics';
-import { type ClientPusher, MAX_PAYLOAD_BYTES, pushMany } from '../push/pusher';
+import { type ClientPusher, MAX_PAYLOAD_BYTES, type PushResult, pushMany } from '../push/pusher';
+import type { Fanout, PushPriority } from '../push/scheduler';
 import { spectatorsRoom } from '../store/keys';
 import type { SessionStore } from '../store/session-store';
 import { CONVERTED_EVENT_TYPES } from './convert';
@@ -21,8 +22,13 @@ export interface DeliveryDeps {
   readonly counters: DeliveryCounters;
   /** Called for each connection a push found gone (410): removes it everywhere, as `$disconnect` would. */
   readonly onGone: (connectionId: string) => Promise<void>;
-  /** Pushes in flight at once for one event. */
+  /** Pushes in flight at once for one event (without a fan-out scheduler). */
   readonly concurrency: number;
+  /**
+   * The fan-out scheduler (budget, priorities, slow clients: docs/architecture.md, "Fan-out at
+   * scale"). Without it, each delivery pushes on its own with `concurrency` in flight.
+   */
+  readonly fanout?: Fanout;
   /** Orders membership changes and tracks what leaves and room removals void (D10). */
   readonly membership: MembershipHooks;
 }
@@ -37,11 +43,26 @@ export interface MembershipHooks {
   roomRemoved(roomId: string): Promise<void>;
 }
 
+/** A player's own game first, then spectators and lobbies, then everyone. */
+const PRIORITY: Readonly<Record<Target['kind'], PushPriority>> = {
+  users: 'game',
+  room: 'game',
+  spectators: 'spectator',
+  lobby: 'spectator',
+  broadcast: 'broadcast',
+  none: 'broadcast',
+};
+
 export interface DeliveryOutcome {
   readonly recipients: number;
   readonly ok: number;
   readonly gone: number;
   readonly failed: number;
+  /**
+   * Pushes handed to the fan-out scheduler and still on their way when `send()` resolved (a
+   * broadcast, paced over the budget left over; counted in the metrics as they settle).
+   */
+  readonly queued?: number;
 }
 
 const EMPTY: DeliveryOutcome = { recipients: 0, ok: 0, gone: 0, failed: 0 };
@@ -107,6 +128,8 @@ export interface Delivery {
 interface EventContext {
   readonly eventId: string;
   readonly eventType: string;
+  readonly audience: Target['kind'];
+  readonly lane: string;
 }
 
 /**
@@ -120,9 +143,19 @@ interface EventContext {
  * const delivery = await prepareDelivery(deps, plan);
  * const outcome = await delivery.send(); // { recipients, ok, gone, failed }
  */
-export async function prepareDelivery(deps: DeliveryDeps, plan: DeliveryPlan): Promise<Delivery> {
+export async function prepareDelivery(
+  deps: DeliveryDeps,
+  plan: DeliveryPlan,
+  /** The fan-out lane: the record's partition (order is kept within it). */
+  lane = '',
+): Promise<Delivery> {
   const { counters, logger } = deps;
-  const ctx: EventContext = { eventId: plan.eventId, eventType: plan.eventType };
+  const ctx: EventContext = {
+    eventId: plan.eventId,
+    eventType: plan.eventType,
+    audience: plan.target.kind,
+    lane,
+  };
   if (plan.roomRemoved !== undefined) await deps.membership.roomRemoved(plan.roomRemoved);
   await applyMembership(deps, plan, plan.before);
   let recipients: string[] = [];
@@ -143,6 +176,7 @@ export async function prepareDelivery(deps: DeliveryDeps, plan: DeliveryPlan): P
     failed: 0,
     gone: 0,
     afterApplied: 0,
+    queued: 0,
   };
   return {
     recipients: data === null ? [] : recipients,
@@ -154,8 +188,8 @@ export async function prepareDelivery(deps: DeliveryDeps, plan: DeliveryPlan): P
       for (; progress.afterApplied < after.length; progress.afterApplied++)
         await applyMembership(deps, plan, [after[progress.afterApplied]!]);
       if (recipients.length === 0) return EMPTY;
-      const { ok, gone, failed } = progress;
-      return { recipients: recipients.length, ok, gone, failed };
+      const { ok, gone, failed, queued } = progress;
+      return { recipients: recipients.length, ok, gone, failed, ...(queued > 0 ? { queued } : {}) };
     },
   };
 }
@@ -171,6 +205,8 @@ interface Progress {
   gone: number;
   /** Membership changes after the send already applied. */
   afterApplied: number;
+  /** Recipients handed to the fan-out scheduler without waiting (a broadcast). */
+  queued: number;
 }
 
 /** JSON of a message; a message that cannot be serialised (nested too deep) is poison, not a retry. */
@@ -225,34 +261,63 @@ async function push(
   ctx: EventContext,
   progress: Progress,
 ): Promise<void> {
-  const { counters, logger } = deps;
+  const { logger } = deps;
   const pending = recipients.filter((c) => !progress.settled.has(c));
-  if (pending.length > 0) {
-    const results = await pushMany(deps.pusher, pending, data, { concurrency: deps.concurrency });
-    let ok = 0;
-    let failed = 0;
-    const gone: string[] = [];
-    for (const [connectionId, r] of results) {
-      progress.settled.add(connectionId);
-      if (r === 'ok') ok++;
-      else if (r === 'gone') gone.push(connectionId);
-      else {
-        failed++;
-        logger.warn('push failed', { ...ctx, connectionId, err: r });
+  const { fanout } = deps;
+  const priority = PRIORITY[ctx.audience];
+  if (pending.length > 0 && fanout && priority === 'broadcast') {
+    // Handed off: a broadcast is paced over the budget the game leaves over, which can take
+    // seconds; the record (and its partition) does not wait for it. Per-connection order holds
+    // (the scheduler's queues are FIFO); a crash loses what was still queued (docs/architecture.md).
+    for (const c of pending) progress.settled.add(c);
+    progress.queued += pending.length;
+    void fanout.submit(pending, data, priority, ctx.lane).then(async (results) => {
+      const { gone } = tally(deps, ctx, results);
+      for (const id of gone) {
+        await deps
+          .onGone(id)
+          .catch((err: unknown) => logger.warn('cleanup failed', { ...ctx, connectionId: id, err }));
       }
-    }
+    });
+  } else if (pending.length > 0) {
+    const results = fanout
+      ? await fanout.submit(pending, data, priority, ctx.lane)
+      : await pushMany(deps.pusher, pending, data, { concurrency: deps.concurrency });
+    for (const connectionId of results.keys()) progress.settled.add(connectionId);
+    const { ok, failed, gone } = tally(deps, ctx, results);
     progress.ok += ok;
     progress.failed += failed;
     progress.gone += gone.length;
     progress.toCleanUp.push(...gone);
-    counters.deliveries.inc({ result: 'ok' }, ok);
-    counters.deliveries.inc({ result: 'gone' }, gone.length);
-    counters.deliveries.inc({ result: 'failed' }, failed);
-    if (logger.isDebugEnabled())
-      logger.debug('delivered', { ...ctx, recipients: pending.length, ok, gone: gone.length, failed });
   }
   while (progress.toCleanUp.length > 0) {
     await deps.onGone(progress.toCleanUp[0]!);
     progress.toCleanUp.shift();
   }
+}
+
+/** Counts and logs the results of a send. */
+function tally(
+  deps: DeliveryDeps,
+  ctx: EventContext,
+  results: ReadonlyMap<string, PushResult | Error>,
+): { ok: number; failed: number; gone: string[] } {
+  const { counters, logger } = deps;
+  let ok = 0;
+  let failed = 0;
+  const gone: string[] = [];
+  for (const [connectionId, r] of results) {
+    if (r === 'ok') ok++;
+    else if (r === 'gone') gone.push(connectionId);
+    else {
+      failed++;
+      logger.warn('push failed', { ...ctx, connectionId, err: r });
+    }
+  }
+  counters.deliveries.inc({ result: 'ok' }, ok);
+  counters.deliveries.inc({ result: 'gone' }, gone.length);
+  counters.deliveries.inc({ result: 'failed' }, failed);
+  if (logger.isDebugEnabled())
+    logger.debug('delivered', { ...ctx, recipients: results.size, ok, gone: gone.length, failed });
+  return { ok, failed, gone };
 }

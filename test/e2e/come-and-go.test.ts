@@ -7,11 +7,12 @@
  * Three gateways, because the settings are per deployment:
  * - `gw`   — grace 2 s, two consumers in one group (two instances completing departures);
  * - `cut`  — serverless-offline's hard timeout at 8 s (API Gateway's 2 h cut, shortened), grace 3 s;
- * - `lost` — `$disconnect` never arrives (the route runs a no-op handler), stale after 3 s, a sweep
+ * - `lost` — `$disconnect` never arrives (the route runs a no-op handler), stale after 8 s, a sweep
  *            every second, grace 1 s.
  */
 import { randomInt, randomUUID } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { silentLogger } from '../../lib/logger';
 import type { Envelope } from '../../lib/protocol/envelope';
@@ -36,7 +37,8 @@ const GAMES = 'games.events';
 const PUBLISHED = ['games.commands', 'gateway.presence', 'system.events'];
 const GRACE = { gw: 2, cut: 3, lost: 1 } as const;
 const HARD_TIMEOUT_SECS = 8;
-const STALE_SECS = 3;
+// Long enough for a loaded machine to get from the upgrade to the first heartbeat.
+const STALE_SECS = 8;
 
 let gw: OfflineGateway;
 let cut: OfflineGateway;
@@ -46,19 +48,30 @@ let backend: FakeBackend;
 let published: KafkaReader;
 let redis: RedisClient;
 const clients: TestClient[] = [];
-/** The variant of serverless.yml whose `$disconnect` never arrives, and its own bundle folder. */
-const lostConfig = `serverless.e2e-lost-disconnect-${process.pid}.yml`;
-const lostBuild = `.esbuild/e2e-lost-disconnect-${process.pid}`;
+/** Config files and bundle folders written for this run (removed afterwards). */
+const written: string[] = [];
 
-function writeLostDisconnectConfig(): void {
+/**
+ * A copy of serverless.yml with its own bundle folder (gateways started while another one serves
+ * never rebuild its bundles), optionally with `$disconnect` replaced by a handler that does nothing.
+ */
+function variantConfig(name: string, { lostDisconnect = false } = {}): string {
+  const file = `serverless.e2e-${name}-${process.pid}.yml`;
+  const build = `.esbuild/e2e-${name}-${process.pid}`;
   const yml = readFileSync(path.join(root, 'serverless.yml'), 'utf8');
-  const variant = yml
-    .replace('handler: handlers/disconnect.handler', 'handler: test/support/handlers/lost-disconnect.handler')
+  let variant = yml
     // biome-ignore lint/suspicious/noTemplateCurlyInString: a serverless variable
-    .replace('outputWorkFolder: .esbuild/${sls:stage}', `outputWorkFolder: ${lostBuild}`);
-  if (variant === yml || !variant.includes('lost-disconnect.handler') || !variant.includes(lostBuild))
-    throw new Error('serverless.yml changed: the lost-$disconnect variant no longer applies');
-  writeFileSync(path.join(root, lostConfig), variant);
+    .replace('outputWorkFolder: .esbuild/${sls:stage}', `outputWorkFolder: ${build}`);
+  if (lostDisconnect)
+    variant = variant.replace(
+      'handler: handlers/disconnect.handler',
+      'handler: test/support/handlers/lost-disconnect.handler',
+    );
+  if (!variant.includes(build) || (lostDisconnect && !variant.includes('lost-disconnect.handler')))
+    throw new Error('serverless.yml changed: the e2e variant no longer applies');
+  writeFileSync(path.join(root, file), variant);
+  written.push(file, build);
+  return file;
 }
 
 const consumer = (gateway: OfflineGateway, group: string) =>
@@ -70,20 +83,19 @@ const consumer = (gateway: OfflineGateway, group: string) =>
 beforeAll(async () => {
   redis = createRedisClient({ url: process.env.REDIS_URL!, cluster: false, logger: silentLogger });
   const starting = Promise.all([startBackend(), startKafkaReader({ topics: PUBLISHED })]);
-  // One after the other: they build with esbuild (the first two into the same folder).
-  gw = await startOffline({ DISCONNECT_GRACE_SECS: String(GRACE.gw) });
-  cut = await startOffline({
-    DISCONNECT_GRACE_SECS: String(GRACE.cut),
-    WS_OFFLINE_HARD_TIMEOUT_SECS: String(HARD_TIMEOUT_SECS),
-  });
-  writeLostDisconnectConfig();
+  // One after the other: esbuild bundling is the slow part of a start.
+  gw = await startOffline({ DISCONNECT_GRACE_SECS: String(GRACE.gw) }, { config: variantConfig('gw') });
+  cut = await startOffline(
+    { DISCONNECT_GRACE_SECS: String(GRACE.cut), WS_OFFLINE_HARD_TIMEOUT_SECS: String(HARD_TIMEOUT_SECS) },
+    { config: variantConfig('cut') },
+  );
   lost = await startOffline(
     {
       DISCONNECT_GRACE_SECS: String(GRACE.lost),
       WS_STALE_AFTER_SECS: String(STALE_SECS),
       WS_SWEEP_INTERVAL_SECS: '1',
     },
-    { config: lostConfig },
+    { config: variantConfig('lost', { lostDisconnect: true }) },
   );
   const group = `e2e-come-and-go-${randomUUID()}`;
   await Promise.all([
@@ -100,8 +112,14 @@ afterAll(async () => {
   await Promise.allSettled(consumers.map((c) => c.stop()));
   await Promise.allSettled([backend?.stop(), published?.stop(), gw?.stop(), cut?.stop(), lost?.stop()]);
   await redis?.quit();
-  rmSync(path.join(root, lostConfig), { force: true });
-  rmSync(path.join(root, lostBuild), { recursive: true, force: true });
+  // What each gateway printed, for a failure's post-mortem (the test output keeps only the assertion).
+  for (const [name, g] of [
+    ['gw', gw],
+    ['cut', cut],
+    ['lost', lost],
+  ] as const)
+    if (g) writeFileSync(path.join(os.tmpdir(), `ws-gateway-e2e-come-and-go-${name}.log`), g.output());
+  for (const f of written) rmSync(path.join(root, f), { recursive: true, force: true });
 });
 
 const newUserId = () => String(randomInt(1_000_000, 2 ** 47));
@@ -343,11 +361,17 @@ describe('a lost $disconnect', () => {
   it('a connection gone silent is cleaned up by the sweeper and presence goes offline, within the stale limit', async () => {
     const userId = newUserId();
     const roomId = randomUUID();
-    const tab = await open(lost, userId);
+    const tab = await TestClient.open(lost.wsUrl);
+    clients.push(tab);
     const connectionId = connectionIdOf(tab);
     // Alive and talking until it goes silent: heartbeats keep it fresher than the stale limit.
     const beating = setInterval(() => tab.send({ type: 'system.heartbeat' }), 500);
     try {
+      await tab.request(
+        { type: 'system.authenticate', user_id: userId, username: `user${userId}` },
+        'system.authenticated',
+        20_000,
+      );
       await join(userId, roomId, [tab]);
     } finally {
       clearInterval(beating);
@@ -369,7 +393,7 @@ describe('a lost $disconnect', () => {
     expect(await redis.smembers(`${prefixOf(lost)}room:sockets:${roomId}`)).toEqual([]);
     await published.waitFor(playerDisconnected(userId));
     expect(published.matching(userDisconnected(userId))).toHaveLength(1);
-    // Stale after 3 s, a sweep every second, then the 1 s grace (loaded-machine margin on top).
+    // Stale after 8 s, a sweep every second, then the 1 s grace (loaded-machine margin on top).
     expect(cleanedAfterMs).toBeLessThan((STALE_SECS + 1 + GRACE.lost + 10) * 1000);
   });
 });

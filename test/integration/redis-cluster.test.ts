@@ -15,9 +15,11 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Cluster } from 'ioredis';
 import { loadConfig } from '../../lib/config';
+import { createLifecycleStores } from '../../lib/gateway/lifecycle';
 import { silentLogger } from '../../lib/logger';
 import type { Identity } from '../../lib/protocol/envelope';
 import { createRedisClient, type RedisClient } from '../../lib/redis';
+import { createLivenessStore } from '../../lib/store/liveness';
 import { createSessionStore, type SessionStore } from '../../lib/store/session-store';
 import { freePort, type RunningService, requireBinary, startRedis } from '../support/services';
 
@@ -315,5 +317,54 @@ describe('session store on a three-master cluster', () => {
     expect(await redis.smembers(store.keys.presenceOnline())).toEqual([]);
     expect(await store.roomConnections(room)).toEqual([]);
     expect(await store.lobbyConnections(lobby)).toEqual([]);
+  });
+});
+
+describe('connections that come and go (D10) on a three-master cluster', () => {
+  it('schedules, cancels and claims departures once, with the reconnection and order keys on any slot', async () => {
+    const lifecycle = createLifecycleStores({ redis, reconnectTtlSecs: 300, keyPrefix: prefix });
+    const liveness = createLivenessStore({ redis, keyPrefix: prefix });
+    const rooms = Array.from({ length: 6 }, () => `room-${randomUUID()}`);
+
+    await lifecycle.departures.schedule(
+      [
+        { kind: 'offline', identity: ALICE },
+        ...rooms.map((roomId) => ({ kind: 'room' as const, identity: ALICE, roomId })),
+        { kind: 'offline', identity: BOB },
+      ],
+      0,
+    );
+    expect(await lifecycle.departures.cancelOffline(BOB.userId)).toBe(true);
+    expect(await lifecycle.departures.cancelRooms(ALICE.userId, [rooms[0]!])).toBe(1);
+    const claims = await Promise.all([
+      lifecycle.departures.claimDue(100),
+      lifecycle.departures.claimDue(100),
+    ]);
+    expect(claims.flat()).toHaveLength(1 + rooms.length - 1);
+    expect(await lifecycle.departures.pending()).toBe(0);
+
+    // Records and their index in different slots; a spectator set voided with its room.
+    await lifecycle.reconnect.remember(ALICE.userId, [...rooms, `spectators:${rooms[1]}`]);
+    await lifecycle.reconnect.forget(ALICE.userId, rooms[0]!);
+    await lifecycle.reconnect.roomRemoved(rooms[1]!);
+    expect((await lifecycle.reconnect.take(ALICE.userId)).sort()).toEqual(rooms.slice(2).sort());
+    expect(await lifecycle.reconnect.take(ALICE.userId)).toEqual([]);
+
+    expect(await lifecycle.order.admit(rooms[2]!, ALICE.userId, 2000)).toBe(true);
+    expect(await lifecycle.order.admit(rooms[2]!, ALICE.userId, 1000)).toBe(false);
+    expect(await lifecycle.order.admit(rooms[3]!, ALICE.userId, 1000)).toBe(true);
+
+    const tab = await connectAs(ALICE);
+    expect(await store.joinConnection(tab, [rooms[2]!, `spectators:${rooms[2]}`])).toHaveLength(2);
+    let cursor = '0';
+    const seen: string[] = [];
+    do {
+      const res = await liveness.scanConnections(cursor, 100);
+      cursor = res.cursor;
+      seen.push(...res.page.map((c) => c.connectionId));
+    } while (cursor !== '0');
+    expect(seen).toContain(tab);
+    expect(await liveness.claimSweep(1000)).toBe(true);
+    expect(await liveness.claimSweep(1000)).toBe(false);
   });
 });
