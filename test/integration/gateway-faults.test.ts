@@ -283,6 +283,7 @@ describe('Kafka unreachable (finding 4)', () => {
 
   afterAll(async () => {
     kafka.process.kill('SIGCONT');
+    await h.deps.publisher.disconnect().catch(() => undefined);
     await kafka.stop();
   });
 

@@ -318,6 +318,48 @@ describe('session store on a three-master cluster', () => {
     expect(await store.roomConnections(room)).toEqual([]);
     expect(await store.lobbyConnections(lobby)).toEqual([]);
   });
+
+  it('cleans up a connection whose hash is gone through its reverse index, across nodes', async () => {
+    const id = await connectAs(ALICE);
+    const room = `room-${randomUUID()}`;
+    const lobby = `lobby-${randomUUID()}`;
+    await store.joinRoom(ALICE.userId, room, { spectator: false });
+    await store.joinLobby(id, lobby);
+    await redis.del(store.keys.conn(id));
+
+    expect(await store.removeConnection(id)).toEqual({
+      identity: ALICE,
+      rooms: [room],
+      spectating: [],
+      wentOffline: true,
+    });
+    expect(await store.connectionsOfUsers([ALICE.userId])).toEqual([]);
+    expect(await store.roomConnections(room)).toEqual([]);
+    expect(await store.lobbyConnections(lobby)).toEqual([]);
+    expect(await redis.smembers(store.keys.presenceOnline())).toEqual([]);
+  });
+
+  it('enforces the per-user connection limit and the lobby limit with single-key scripts', async () => {
+    const limited = createSessionStore({
+      redis,
+      connectionTtlSecs: CONNECTION_TTL_SECS,
+      keyPrefix: prefix,
+      maxConnectionsPerUser: 2,
+      maxLobbiesPerConnection: 1,
+    });
+    const now = new Date();
+    const ids = [newConnectionId(), newConnectionId(), newConnectionId()];
+    for (const id of ids) await limited.registerConnection(id, { connectedAt: now, bound: null });
+
+    const results = await Promise.all(
+      ids.map((id) => limited.authenticate(id, ALICE, null, now, now.toISOString())),
+    );
+
+    expect(results.filter((r) => r === 'connection-limit')).toHaveLength(1);
+    expect(await limited.connectionsOfUsers([ALICE.userId])).toHaveLength(2);
+    expect(await limited.joinLobby(ids[0]!, 'a')).toBeUndefined();
+    expect(await limited.joinLobby(ids[0]!, 'b')).toBe('lobby-limit');
+  });
 });
 
 describe('connections that come and go (D10) on a three-master cluster', () => {
