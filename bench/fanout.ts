@@ -120,7 +120,12 @@ async function run(
       const started = now;
       pending.push(
         send(all, JSON.stringify({ type: 'games.event.room_created', n: n++ }), 'broadcast').then((r) => {
-          for (const v of r.values()) if (v === 'ok') broadcastDelivered++, okCount++;
+          for (const v of r.values()) {
+            if (v === 'ok') {
+              broadcastDelivered++;
+              okCount++;
+            }
+          }
           lastBroadcastMs = Math.max(lastBroadcastMs, performance.now() - started);
         }),
       );
