@@ -4,7 +4,7 @@ import { cleanupConnection } from '../lib/gateway/cleanup';
 import type { WebSocketEvent } from '../lib/runtime/events';
 import { getRuntime, observability } from '../lib/runtime/lambda';
 
-/** `$disconnect`: removes every key of the connection and publishes the departure (D7). */
+/** `$disconnect`: removes every key of the connection and publishes the departure (docs/decisions.md D7). */
 export const handler = middy<WebSocketEvent, APIGatewayProxyResult>()
   .use(observability())
   .handler(async (event) => {

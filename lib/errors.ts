@@ -1,4 +1,4 @@
-/** Codes the gateway itself sends in `system.error` (contract §2.3, D7). */
+/** Codes the gateway itself sends in `system.error` (docs/protocol.md, docs/decisions.md D7). */
 export type ClientErrorCode = 'INVALID_FORMAT' | 'MESSAGE_ERROR' | 'RATE_LIMIT' | 'MESSAGE_TOO_LARGE';
 
 /**

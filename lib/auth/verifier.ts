@@ -123,7 +123,7 @@ function reasonOf(e: Error): string {
   return 'InvalidToken';
 }
 
-/** The identity of `system.authenticate`'s token form: `username` defaults to "unknown" (D2). */
+/** The identity of `system.authenticate`'s token form: `username` defaults to "unknown" (docs/decisions.md D2). */
 export function tokenIdentity(claims: TokenClaims): Identity {
   return { userId: claims.userId, username: claims.username ?? 'unknown', roles: claims.roles };
 }

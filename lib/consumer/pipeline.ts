@@ -126,7 +126,7 @@ export function createPipeline(deps: PipelineDeps): ProcessRecord {
     /**
      * A failure retrying cannot fix (a message that cannot be serialised, a Redis error reply such as
      * WRONGTYPE) makes the record poison: skipped, logged, counted, never retried (docs/decisions.md
-     * D9). Anything else (Redis unreachable) rejects, and the caller retries the step.
+     * docs/decisions.md D9). Anything else (Redis unreachable) rejects, and the caller retries the step.
      */
     const poisonOr = (err: unknown, step: 'prepare' | 'send'): RecordOutcome => {
       if (isRetriable(err)) throw err;

@@ -2,14 +2,14 @@
  * Envelope → client message conversion, as a table.
  *
  * The gateway never forwards a backend payload as is: every client message is rebuilt from selected
- * payload fields, with the value rules of the Rust gateway (contract §4.2) — clients depend on the
+ * payload fields, with the value rules of the Rust gateway (docs/events.md) — clients depend on the
  * exact shapes, down to `"0"` for an id that does not parse. Each row of the table names the event
  * types it serves, the client message type, and a *shape*: output field → reader. The readers are
  * the contract's helpers (`S`, `ID0`, `IDs`, `IDn`, `B`, `I`, `V`) plus a few composites, so a row
  * reads like the contract's table and adding an event type is adding a row.
  *
- * D5's additive fixes are written into the rows (marked "D5"); `chat.event` is dispatched on
- * `payload.type` through its own small table (§13.4.3).
+ * docs/decisions.md D5's additive fixes are written into the rows (marked "D5"); `chat.event` is dispatched on
+ * `payload.type` through its own small table (docs/protocol.md).
  */
 
 import type { Envelope, Json, JsonObject } from '../protocol/envelope';
@@ -31,7 +31,7 @@ interface ReaderMeta {
   readonly nested?: string;
 }
 
-/** Output field name → reader. Key order is the order of the message (not part of the contract, D5). */
+/** Output field name → reader. Key order is the order of the message (not part of the contract, docs/decisions.md D5). */
 export type Shape = Readonly<Record<string, FieldReader>>;
 
 /** One row of the conversion table, after expansion: what a given `event_type` becomes. */
@@ -47,7 +47,7 @@ export interface EventConversion {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Value rules (§4.2 "value-conversion helpers"), on plain JSON values
+// Value rules (docs/events.md), on plain JSON values
 // ---------------------------------------------------------------------------------------------
 
 /** An id the Rust gateway could parse: an i64 integer, or a string `str::parse::<i64>` accepts. */
@@ -153,7 +153,7 @@ export const IDopt = (k: string): FieldReader =>
     { optional: true },
   );
 
-/** The first reader whose value is not `""` (D5 fills fields the backend names differently). */
+/** The first reader whose value is not `""` (docs/decisions.md D5 fills fields the backend names differently). */
 export const orElse = (...readers: FieldReader[]): FieldReader =>
   reader((o, env) => {
     let last: Json | undefined;
@@ -195,7 +195,7 @@ export const IdsList = (k: string): FieldReader =>
 
 /**
  * `[[id, n], …]` pairs. A pair whose id does not parse is dropped; `strictValue` also drops a pair
- * whose number is not an integer, otherwise it becomes 0 (both variants exist in §4.2).
+ * whose number is not an integer, otherwise it becomes 0 (both variants exist in docs/events.md).
  */
 export const Pairs = (k: string, strictValue: boolean): FieldReader =>
   reader((o) => {
@@ -338,7 +338,7 @@ const gameStarted = (gameType: FieldReader): Shape => ({
   game_type: gameType,
 });
 
-/** D5: an integer `avatar_id` is carried as a string (the Rust gateway dropped it in lobby_joined). */
+/** docs/decisions.md D5: an integer `avatar_id` is carried as a string (the Rust gateway dropped it in lobby_joined). */
 const lobbyPlayer = (score: FieldReader, isReady: FieldReader): FieldReader =>
   Obj('player', {
     user_id: IDs('user_id'),
@@ -358,7 +358,7 @@ const CHAT_MESSAGE: Shape = {
   timestamp: S('timestamp'),
 };
 
-/** D5: the backend's full `[[id, name, score], …]` replaces the 2-player object that lost players 3..N. */
+/** docs/decisions.md D5: the backend's full `[[id, name, score], …]` replaces the 2-player object that lost players 3..N. */
 const GAME_OVER: Shape = {
   room_id: ROOM_ID,
   winner: ID0('winner_id'),
@@ -441,7 +441,7 @@ const ROWS: readonly Row[] = [
     },
   ],
   [G('player_rejoined'), null, USER_ID0],
-  // D5: the tic-tac-toe twins were dropped by the Rust gateway.
+  // docs/decisions.md D5: the tic-tac-toe twins were dropped by the Rust gateway.
   [G('player_auto_enabled'), null, USER_ID0],
   [G('player_auto_disabled'), null, USER_ID0],
   [G('player_ready'), null, USER_ID0],
@@ -493,7 +493,7 @@ const ROWS: readonly Row[] = [
       room_id: ROOM_ID,
       tied_players: IdList('tied_players'),
       tied_roll: I('tied_roll', 0),
-      // D5: the client reads `tiebreaker_players`; the backend names the same list `tied_players`.
+      // docs/decisions.md D5: the client reads `tiebreaker_players`; the backend names the same list `tied_players`.
       tiebreaker_players: IdList('tied_players'),
     },
   ],
@@ -506,7 +506,7 @@ const ROWS: readonly Row[] = [
       current_rolls: Pairs('current_rolls', true),
       pending_rollers: IdList('pending_rollers'),
       is_tiebreaker: B('is_tiebreaker', false),
-      round_history: A('round_history'), // D5: the client rebuilds its history from it on rejoin
+      round_history: A('round_history'), // docs/decisions.md D5: the client rebuilds its history from it on rejoin
     },
   ],
   [[`${TTT}game_started`], null, gameStarted(K('tic_tac_toe'))],
@@ -520,7 +520,7 @@ const ROWS: readonly Row[] = [
         room_id: S('room_id'),
         room_name: S('room_name'),
         game_type: S('game_type', 'bigger_dice'),
-        host_id: ID0('host_id'), // D5: BiggerDice compares it with the user id to auto-navigate
+        host_id: ID0('host_id'), // docs/decisions.md D5: BiggerDice compares it with the user id to auto-navigate
         host_name: S('host_name'),
         status: S('status', 'waiting'),
         player_count: U('player_count', 0),
@@ -549,7 +549,7 @@ const ROWS: readonly Row[] = [
       player_name: S('player_username'),
       roll: U('roll', 0),
       is_first_roll: K(true), // a constant in the Rust gateway; clients ignore it
-      new_score: I('new_score', 0), // D5
+      new_score: I('new_score', 0), // docs/decisions.md D5
     },
   ],
   [['games.event.game_ended', `${BD}game_over`], `${BD}game_over`, GAME_OVER],
@@ -658,7 +658,7 @@ const ROWS: readonly Row[] = [
   ],
   [G('player_deselected'), null, USER_IDS],
   [G('selected_players_updated'), null, { room_id: ROOM_ID, selected_players: IdsList('selected_players') }],
-  // D5: the typed twins were dropped by the Rust gateway (only the generic type was mapped).
+  // docs/decisions.md D5: the typed twins were dropped by the Rust gateway (only the generic type was mapped).
   [G('admin_spectator_designated'), null, USER_IDS],
   [
     ['games.event.user_muted', 'games.event.user_unmuted'],
@@ -671,7 +671,7 @@ const ROWS: readonly Row[] = [
     G('spectator_joined'),
     null,
     {
-      // D5: the backend sends `user_id`/`username`; the Rust gateway read `spectator_*` and sent "".
+      // docs/decisions.md D5: the backend sends `user_id`/`username`; the Rust gateway read `spectator_*` and sent "".
       // Both spellings are filled: BiggerDice reads `spectator_*`, TicTacToe reads `user_id`/`username`.
       room_id: ROOM_ID,
       spectator_id: orElse(IDs('spectator_id'), IDs('user_id')),
@@ -692,7 +692,7 @@ function omitRoom(shape: Shape): Shape {
 }
 
 // ---------------------------------------------------------------------------------------------
-// chat.event (§13.4.3): dispatched on payload.type
+// chat.event (docs/protocol.md): dispatched on payload.type
 // ---------------------------------------------------------------------------------------------
 
 /**
@@ -792,12 +792,12 @@ function expand(rows: readonly Row[]): Record<string, EventConversion> {
 
 /**
  * The conversion table: backend `event_type` → how it becomes a client message. Every event type of
- * contract §4.2 plus D5's additions (the typed `admin_spectator_designated`, tic-tac-toe
+ * docs/events.md plus docs/decisions.md D5's additions (the typed `admin_spectator_designated`, tic-tac-toe
  * `player_auto_*`, and `chat.event`). Event types not in the table are not delivered.
  */
 export const EVENT_CONVERSIONS: Readonly<Record<string, EventConversion>> = Object.freeze(expand(ROWS));
 
-/** The event types that produce a client message; anything else counts as unmapped (D5). */
+/** The event types that produce a client message; anything else counts as unmapped (docs/decisions.md D5). */
 export const CONVERTED_EVENT_TYPES: ReadonlySet<string> = new Set(Object.keys(EVENT_CONVERSIONS).sort());
 
 /**

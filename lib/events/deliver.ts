@@ -29,7 +29,7 @@ export interface DeliveryDeps {
    * scale"). Without it, each delivery pushes on its own with `concurrency` in flight.
    */
   readonly fanout?: Fanout;
-  /** Orders membership changes and tracks what leaves and room removals void (D10). */
+  /** Orders membership changes and tracks what leaves and room removals void (docs/decisions.md D10). */
   readonly membership: MembershipHooks;
 }
 
@@ -75,7 +75,7 @@ async function applyMembership(
   const { store, membership } = deps;
   // In order: a join followed by a leave of the same room must end as "left".
   for (const op of ops) {
-    // An older change than the last one applied for the pair arrived late: ignored (D10).
+    // An older change than the last one applied for the pair arrived late: ignored (docs/decisions.md D10).
     if (!(await membership.admit(op, plan.timestamp))) continue;
     if (op.op === 'join') await store.joinRoom(op.userId, op.roomId, { spectator: op.spectator });
     else {
@@ -136,7 +136,7 @@ interface EventContext {
  * Executes the first half of a delivery plan: the membership changes that precede the send, chat
  * bookkeeping, the recipients from Redis and the serialisation. The returned delivery does the rest:
  * the pushes (bounded concurrency, 410 → cleanup), then the membership changes that follow them
- * (contract §3.3 order). Redis failures throw (the caller retries the event); push failures are
+ * (docs/events.md order). Redis failures throw (the caller retries the event); push failures are
  * counted, never thrown.
  *
  * @example

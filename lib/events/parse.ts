@@ -1,8 +1,8 @@
 /**
- * Lenient parsing of the Kafka event envelope (D5).
+ * Lenient parsing of the Kafka event envelope (docs/decisions.md D5).
  *
- * Two producers write envelopes the gateway consumes: the gateway itself (§3.1 variant: UUIDs,
- * `Z` timestamps, string actor ids, `roles` always present) and the backend (§3.2 variant: any string
+ * Two producers write envelopes the gateway consumes: the gateway itself (UUIDs,
+ * `Z` timestamps, string actor ids, `roles` always present) and the backend (docs/events.md; any string
  * event id, `+00:00` timestamps, `socket_id` in the actor, `users` audiences, ids that may be
  * integers). Both are accepted and normalised into one {@link Envelope}, so nothing past this module
  * has to care which producer wrote a message.
@@ -261,14 +261,14 @@ export function parseEnvelopeValue(value: unknown): ParseResult {
   } catch (err) {
     if (err instanceof Unreadable) return { ok: false, reason: err.message };
     // Anything else would be a bug in this module; it is still reported, never thrown, because a
-    // consumer must skip an unreadable message rather than crash or retry it forever (D5).
+    // consumer must skip an unreadable message rather than crash or retry it forever (docs/decisions.md D5).
     return { ok: false, reason: `unexpected parser failure: ${String(err)}` };
   }
 }
 
 /**
  * Parses a Kafka message value into an {@link Envelope}. Never throws: an unreadable message gives
- * `{ ok: false, reason }`, which the consumer logs and skips (D5).
+ * `{ ok: false, reason }`, which the consumer logs and skips (docs/decisions.md D5).
  *
  * @param value the raw message value; `null` is a tombstone (no value).
  * @example

@@ -1,6 +1,6 @@
 /**
- * Who receives an event, and which room memberships change around the send (contract §3.3 with
- * D3/D5). Pure: the plan is data that the delivery executor carries out against Redis and API
+ * Who receives an event, and which room memberships change around the send (docs/events.md with
+ * docs/decisions.md D3/D5). Pure: the plan is data that the delivery executor carries out against Redis and API
  * Gateway, so every routing rule is testable without either.
  */
 
@@ -36,7 +36,7 @@ export interface MembershipOp {
   readonly spectator: boolean;
 }
 
-/** Chat bridge work that goes with a `chat.event` delivery (§13.4.3). */
+/** Chat bridge work that goes with a `chat.event` delivery (docs/protocol.md). */
 export interface ChatHints {
   /** Remember `chat:msg:{messageId}` → sender, so a later `mark_read` can name the conversation. */
   readonly recordMessage?: { readonly messageId: string; readonly senderId: string };
@@ -54,9 +54,9 @@ export interface ChatHints {
 export interface DeliveryPlan {
   readonly eventId: string;
   readonly eventType: string;
-  /** The envelope's `timestamp`: membership changes of a (room, user) pair apply in its order (D10). */
+  /** The envelope's `timestamp`: membership changes of a (room, user) pair apply in its order (docs/decisions.md D10). */
   readonly timestamp: string;
-  /** The room a `*.room_removed` event removes: nobody is put back into it (D10). */
+  /** The room a `*.room_removed` event removes: nobody is put back into it (docs/decisions.md D10). */
   readonly roomRemoved?: string;
   readonly message: Record<string, Json> | null;
   readonly target: Target;
@@ -91,7 +91,7 @@ export const LEAVE_KINDS: ReadonlySet<string> = new Set([
   'spectator_kicked',
 ]);
 
-/** Event kinds that end a room: reconnection records for it are void (D10). */
+/** Event kinds that end a room: reconnection records for it are void (docs/decisions.md D10). */
 const REMOVED_KINDS: ReadonlySet<string> = new Set(['room_removed']);
 
 /** A user id from the payload: an integer or a numeric string, canonical decimal. */
@@ -200,7 +200,7 @@ function planChat(
           : { kind: 'lobby', lobbyId: audience.room_id };
       break;
     case 'spectators':
-      // Spectator sets belong to game rooms, which chat events must never reach (§13.4.3).
+      // Spectator sets belong to game rooms, which chat events must never reach (docs/protocol.md).
       target = { kind: 'none', reason: 'spectators audience on chat.events' };
       break;
     case 'broadcast':
@@ -211,7 +211,7 @@ function planChat(
   return { message, target, before: [], after: [], ...(chat ? { chat } : {}) };
 }
 
-/** Routing of a game/system envelope (§3.3, D3, D5). */
+/** Routing of a game/system envelope (docs/events.md, docs/decisions.md D3, D5). */
 function planGames(
   env: Envelope,
   message: Record<string, Json> | null,
@@ -236,7 +236,7 @@ function planGames(
         if (joinKind !== undefined) before.push(...joinOps(joinKind, payload, userIds));
         const roomId = stringAt(payload, 'room_id');
         if (kindOf(env.event_type, LEAVE_KINDS) !== undefined && roomId !== undefined) {
-          // D3: without a usable payload.user_id (removed_from_game) the addressed users are the ones leaving.
+          // docs/decisions.md D3: without a usable payload.user_id (removed_from_game) the addressed users are the ones leaving.
           const leaving = userIdOf(field(payload, 'user_id'));
           before.push(...leaveOps(leaving === undefined ? userIds : [leaving], roomId));
         }

@@ -7,7 +7,7 @@ import { departureRecords } from './lifecycle';
 export type CleanupReason = 'disconnect' | 'gone' | 'stale';
 
 /**
- * Removes every trace of a connection and publishes what its departure means (D7, D10):
+ * Removes every trace of a connection and publishes what its departure means (docs/decisions.md D7, D10):
  * `system.event.user_disconnected` at once; `presence.event.user_offline` when it was the user's
  * last connection and `games.command.player_disconnected` for each game room in which the user
  * has no other connection, both after the grace unless the user is back (./lifecycle.ts).
@@ -29,7 +29,7 @@ export async function cleanupConnection(
   const { identity, rooms, wentOffline } = removed;
   log.info('connection removed', { reason, userId: identity?.userId, rooms: rooms.length, wentOffline });
   if (!identity) return;
-  // user_disconnected now; user_offline / player_disconnected after the grace (D10).
+  // user_disconnected now; user_offline / player_disconnected after the grace (docs/decisions.md D10).
   const records: OutboundRecord[] = await departureRecords(deps, connectionId, { ...removed, identity });
   try {
     await deps.publisher.publish(records);

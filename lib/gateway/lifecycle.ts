@@ -22,7 +22,7 @@ import { createReconnectStore, type ReconnectStore } from '../store/reconnect';
 import type { CleanupDeps } from './deps';
 import { playerDisconnectedCommand, presenceEvent, userConnectionEvent } from './system-events';
 
-/** The Redis state of D10, next to the session store. */
+/** The Redis state of docs/decisions.md D10, next to the session store. */
 export interface LifecycleStores {
   readonly departures: DepartureStore;
   readonly reconnect: ReconnectStore;

@@ -206,7 +206,7 @@ async function dispatch(
       // Answered before the gate (handleMessage); kept for the exhaustive switch.
       return heartbeat(deps, input);
     case 'system.sync_state': {
-      // Allowed before authentication (contract §2), but answered with the error until then.
+      // Allowed before authentication (docs/protocol.md), but answered with the error until then.
       if (!gate.identity) throw notAuthenticated();
       const rooms = await store.roomsOf(input.connectionId);
       return JSON.stringify(stateSnapshot(rooms.filter((r) => !isSpectatorsRoom(r))));
@@ -339,7 +339,7 @@ async function authenticate(
   }
   const records: OutboundRecord[] = [];
   if (result.previous) {
-    // For the old user this connection is gone: announce it as $disconnect would (D2, D7, D10).
+    // For the old user this connection is gone: announce it as $disconnect would (docs/decisions.md D2, D7, D10).
     const { identity: old, wentOffline, rooms } = result.previous;
     records.push(
       ...(await departureRecords(deps, input.connectionId, {
@@ -350,7 +350,7 @@ async function authenticate(
       })),
     );
   }
-  // Back within the grace / reconnection window: into the old rooms now, and no flap of presence (D10).
+  // Back within the grace / reconnection window: into the old rooms now, and no flap of presence (docs/decisions.md D10).
   const back = await returning(deps, input.connectionId, identity);
   records.push(userConnectionEvent(deps, 'connected', identity, input.connectionId));
   if (result.cameOnline && !back.resumed) records.push(presenceEvent(deps, 'online', identity));

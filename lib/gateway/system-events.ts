@@ -28,7 +28,7 @@ function envelope(
   };
 }
 
-/** `system.event.user_connected` / `_disconnected` (contract §3.4): broadcast audience, keyed by user. */
+/** `system.event.user_connected` / `_disconnected` (docs/events.md): broadcast audience, keyed by user. */
 export function userConnectionEvent(
   ctx: EnvelopeContext,
   kind: 'connected' | 'disconnected',
@@ -44,7 +44,7 @@ export function userConnectionEvent(
   };
 }
 
-/** `presence.event.user_online` / `_offline` on `gateway.presence` (D7): one per transition. */
+/** `presence.event.user_online` / `_offline` on `gateway.presence` (docs/decisions.md D7): one per transition. */
 export function presenceEvent(
   ctx: EnvelopeContext,
   kind: 'online' | 'offline',
@@ -60,7 +60,7 @@ export function presenceEvent(
   };
 }
 
-/** `games.command.player_disconnected {room_id}` keyed by room (C§11.6, D7). */
+/** `games.command.player_disconnected {room_id}` keyed by room (docs/decisions.md D7, D10). */
 export function playerDisconnectedCommand(
   ctx: EnvelopeContext,
   identity: Identity,

@@ -13,7 +13,7 @@ export interface WelcomeOptions {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Pushes `system.welcome` as the connection's first message (D7).
+ * Pushes `system.welcome` as the connection's first message (docs/decisions.md D7).
  *
  * API Gateway refuses pushes until `$connect` has returned (410), so this runs asynchronously
  * after it and retries a 410 for a short while, backing off. The welcome is claimed in Redis first:

@@ -25,7 +25,7 @@ export interface KafkaPublisherOptions {
   acks?: -1 | 1;
   /**
    * Deadline of one `publish`, connecting and kafkajs's own retries included (docs/decisions.md
-   * D9). Past it `publish` rejects with a `DependencyError`; kafkajs may still complete the send in
+   * docs/decisions.md D9). Past it `publish` rejects with a `DependencyError`; kafkajs may still complete the send in
    * the background, so a record reported as failed can still arrive (at least once, never lost
    * silently).
    */

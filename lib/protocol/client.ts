@@ -1,5 +1,5 @@
 /**
- * Client → server messages: one table of all 42 types (contract §2, D4, §13.4), the parser that
+ * Client → server messages: one table of all 42 types (docs/protocol.md, docs/decisions.md D4), the parser that
  * validates a frame once, and the builder that turns a forwarded message into Kafka command records.
  *
  * Pure code: no Redis, no Kafka. The one lookup `chat.command.mark_read` needs (message id → sender) is
@@ -27,7 +27,7 @@ export type Message<T extends string, S extends FieldSchema> = {
   readonly type: T;
   /**
    * The client's `request_id` (or else `correlation_id`) when it sent a string; it becomes the
-   * envelope's `correlation_id` (D4). Any other JSON type is ignored like any unknown field.
+   * envelope's `correlation_id` (docs/decisions.md D4). Any other JSON type is ignored like any unknown field.
    */
   readonly correlation_id?: string;
 } & Fields<S>;
@@ -48,7 +48,7 @@ export interface LocalRoute {
 
 /**
  * Forwarded to `games.commands`, keyed by `payload.room_id` when it is a string, else by the actor
- * (contract §2.2). Builders are declared with method syntax on purpose: it lets rows typed for one
+ * (docs/protocol.md). Builders are declared with method syntax on purpose: it lets rows typed for one
  * message live in one lookup map (see `FORWARD_ROUTES`).
  */
 export interface GamesRoute<M> {
@@ -59,14 +59,14 @@ export interface GamesRoute<M> {
   payload(msg: M): JsonObject;
 }
 
-/** Forwarded to `chat.commands`, keyed by the actor, with the backend payload of contract §13.4.1. */
+/** Forwarded to `chat.commands`, keyed by the actor, with the backend payload of docs/protocol.md. */
 export interface ChatRoute<M> {
   readonly kind: 'forward';
   readonly topic: typeof TOPICS.chatCommands;
   readonly key: 'actor';
   /** One payload per record (mark_read may address several senders). */
   payloads(msg: M, ctx: ChatPayloadContext): readonly JsonObject[] | Promise<readonly JsonObject[]>;
-  /** The lobby the sending connection joins as a side effect (§13.4.4), if any. */
+  /** The lobby the sending connection joins as a side effect (docs/protocol.md), if any. */
   joinsLobby?(msg: M): number;
 }
 
@@ -173,14 +173,14 @@ const LOBBY = { lobby_id: 'chat_id' } as const;
  * (`docs/protocol.md`) and the tests are checked against this table.
  */
 export const CLIENT_MESSAGE_TABLE = [
-  // Local (contract §2.1, §13.4.4)
+  // Local (docs/protocol.md)
   local('system.authenticate', { token: 'str?', user_id: 'uid?', username: 'str?', avatar_id: 'str?' }),
   local('system.heartbeat', {}),
   local('system.sync_state', {}),
   local('chat.command.join_lobby', LOBBY),
   local('chat.command.leave_lobby', LOBBY),
 
-  // Chat, bridged to the backend's chat handler (§13.4.1). Ids and content were checked by the parser.
+  // Chat, bridged to the backend's chat handler (docs/protocol.md). Ids and content were checked by the parser.
   chat('chat.command.send_message', { recipient_id: 'chat_id', content: 'chat_text' }, (m, c) => [
     {
       type: 'send_message',
@@ -212,7 +212,7 @@ export const CLIENT_MESSAGE_TABLE = [
     return others.map((other) => ({ type: 'mark_read', user_id: c.actorId, other_user_id: other }));
   }),
 
-  // Games (§2.2, D4): payload = the client fields in contract order unless a builder says otherwise.
+  // Games (docs/protocol.md, docs/decisions.md D4): payload = the client fields in contract order unless a builder says otherwise.
   games('games.command.create_room', {
     game_type: 'str',
     room_name: 'str',
@@ -247,7 +247,7 @@ export const CLIENT_MESSAGE_TABLE = [
     channel: m.channel,
     limit: m.limit ?? null,
   })),
-  // The backend reads `ready` (default true), so it gets a copy of is_ready (D4).
+  // The backend reads `ready` (default true), so it gets a copy of is_ready (docs/decisions.md D4).
   games('games.command.set_ready', { room_id: 'str', is_ready: 'bool' }, (m) => ({
     room_id: m.room_id,
     is_ready: m.is_ready,
@@ -259,7 +259,7 @@ export const CLIENT_MESSAGE_TABLE = [
   games('games.command.join_as_spectator', ROOM_NAME_PASSWORD),
   games('games.command.mute_user', ROOM_TARGET),
   games('games.command.unmute_user', ROOM_TARGET),
-  // Backend commands the Rust gateway could not forward (D4).
+  // Backend commands the Rust gateway could not forward (docs/decisions.md D4).
   games('games.command.select_spectator', ROOM_TARGET),
   games('games.command.become_spectator', ROOM),
   games('games.command.become_player', ROOM),
@@ -327,7 +327,7 @@ function isJsonRecord(value: unknown): value is JsonRecord {
  *
  * @throws ClientError `INVALID_FORMAT` ("Invalid message format") for anything that is not a valid client
  * message — bad JSON, not an object, unknown or non-string `type`, a missing field, a field of the wrong
- * JSON type, a chat id or content outside the §13.4.2 limits. The reason is in the error's `cause` (for
+ * JSON type, a chat id or content outside the docs/protocol.md limits. The reason is in the error's `cause` (for
  * logs). Nothing else is ever thrown.
  */
 export function parseClientMessage(raw: string): ClientMessage {
@@ -350,7 +350,7 @@ export function parseClientMessage(raw: string): ClientMessage {
 // ---------------------------------------------------------------------------------------------------
 
 /**
- * The types a connection may send before `system.authenticate` succeeded (contract §2). Every other
+ * The types a connection may send before `system.authenticate` succeeded (docs/protocol.md). Every other
  * valid message gets `MESSAGE_ERROR "Connection not authenticated"`; `system.sync_state` passes the gate
  * but is itself answered with that error until the connection is authenticated.
  */
@@ -403,13 +403,13 @@ export interface CommandBuild {
   readonly records: readonly CommandRecord[];
   /**
    * Set for `chat.command.send_lobby_message`: the lobby id (decimal string) the sending connection must
-   * be subscribed to, so it receives the lobby's messages including its own (contract §13.4.4). The
+   * be subscribed to, so it receives the lobby's messages including its own (docs/protocol.md). The
    * caller subscribes it whether or not producing succeeds: the client asked to be in that lobby.
    */
   readonly joinLobby?: string;
 }
 
-/** Numeric user id check of contract §13.4.2: the chat backend parses ids as i64 and trusts them. */
+/** Numeric user id check of docs/protocol.md: the chat backend parses ids as i64 and trusts them. */
 export const chatRequiresNumericUserId = () =>
   new ClientError('MESSAGE_ERROR', 'Chat requires a numeric user id');
 
@@ -432,7 +432,7 @@ const AUDIENCES: Readonly<Record<AnyForwardRoute['topic'], (payload: JsonObject)
 };
 
 /**
- * Builds the Kafka records for a forwarded client message (contract §2.2, §3.1, §13.4.1, D4).
+ * Builds the Kafka records for a forwarded client message (docs/protocol.md, docs/events.md, docs/decisions.md D4).
  *
  * The actor always comes from `ctx.identity`, never from the client; chat payloads are built field by
  * field, so a client-sent `sender_id` / `user_id` has no effect.
@@ -494,7 +494,7 @@ export async function buildCommandRecords(
   return joinLobby === undefined ? { records } : { records, joinLobby: String(joinLobby) };
 }
 
-/** mark_read without other_user_id: one backend command per distinct known sender (§13.4.1). */
+/** mark_read without other_user_id: one backend command per distinct known sender (docs/protocol.md). */
 async function resolveSenders(messageIds: readonly string[], ctx: ChatPayloadContext): Promise<number[]> {
   const unique = [...new Set(messageIds)];
   if (unique.length === 0) throw invalidFormat(new TypeError('mark_read needs message_ids or other_user_id'));

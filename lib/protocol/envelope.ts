@@ -1,6 +1,6 @@
 /**
- * The platform's Kafka event envelope (contract §3.1 gateway variant, §3.2 backend variant).
- * Produced by the gateway for client commands and system events; consumed leniently (D5).
+ * The platform's Kafka event envelope (docs/events.md: the gateway variant and the backend variant).
+ * Produced by the gateway for client commands and system events; consumed leniently (docs/decisions.md D5).
  */
 
 export type AudienceType = 'user' | 'users' | 'room' | 'broadcast' | 'spectators' | 'players';
@@ -55,5 +55,5 @@ export const TOPICS = {
 
 export type Topic = (typeof TOPICS)[keyof typeof TOPICS];
 
-/** Topics the event consumer reads (contract §5). */
+/** Topics the event consumer reads (docs/architecture.md). */
 export const CONSUMED_TOPICS = [TOPICS.systemEvents, TOPICS.chatEvents, TOPICS.gamesEvents] as const;

@@ -4,7 +4,7 @@
  * The Rust gateway deserialised frames with serde, and clients depend on its strictness: a number where a
  * string is expected is a format error, `1.5` is not an integer, `null` or a missing key only satisfies
  * an `Option`. Unknown extra fields are ignored. This module reproduces those rules (plus the additive
- * D4 / chat-bridge kinds) without a schema library on the hot path: `compileFields` turns a field table
+ * docs/decisions.md D4 / chat-bridge kinds) without a schema library on the hot path: `compileFields` turns a field table
  * into a closure over a precomputed array, so validating a frame is one loop with no allocation besides
  * the output object.
  *
@@ -25,9 +25,9 @@
  * | `int`       | an integer (i64 on the wire, limited to JavaScript's exact range ±(2^53−1)) | `number` |
  * | `i32`       | an integer −2^31 … 2^31−1                                   | `number`   |
  * | `u8`        | an integer 0 … 255                                          | `number`   |
- * | `uid`       | a user id: a JSON string, or a JSON integer (D4)            | `string`   |
- * | `chat_id`   | a chat id: `^[0-9]{1,18}$` string or integer, ≥ 1 (contract §13.4.2) | `number` |
- * | `chat_text` | a string of 1–512 characters, not only whitespace (§13.4.2) | `string`   |
+ * | `uid`       | a user id: a JSON string, or a JSON integer (docs/decisions.md D4)            | `string`   |
+ * | `chat_id`   | a chat id: `^[0-9]{1,18}$` string or integer, ≥ 1 (docs/protocol.md) | `number` |
+ * | `chat_text` | a string of 1–512 characters, not only whitespace (docs/protocol.md) | `string`   |
  */
 export const FIELD_KINDS = [
   'str',

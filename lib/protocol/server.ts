@@ -1,5 +1,5 @@
 /**
- * The gateway's own server → client messages (contract §4.1 "System", D7): welcome, authenticated,
+ * The gateway's own server → client messages (docs/protocol.md, docs/decisions.md D7): welcome, authenticated,
  * heartbeat ack, errors and the state snapshot. Events converted from Kafka live in `lib/events`.
  *
  * Builders return plain objects in the contract's key order; the pusher serialises them.
@@ -8,14 +8,14 @@
 import { ClientError } from '../errors';
 import type { Identity } from './envelope';
 
-/** `{"type":"system.welcome",…}`: the first message of every connection (D7). */
+/** `{"type":"system.welcome",…}`: the first message of every connection (docs/decisions.md D7). */
 export interface WelcomeFrame {
   readonly type: 'system.welcome';
   readonly connection_id: string;
   readonly timestamp: string;
 }
 
-/** Sent after a successful `system.authenticate`, once the session is stored (D2). */
+/** Sent after a successful `system.authenticate`, once the session is stored (docs/decisions.md D2). */
 export interface AuthenticatedFrame {
   readonly type: 'system.authenticated';
   readonly user_id: string;
@@ -44,9 +44,9 @@ export interface ErrorFrame {
 export interface StateSnapshotFrame {
   readonly type: 'system.state_snapshot';
   readonly active_rooms: readonly string[];
-  /** Always `{}`: the gateway keeps no game state (contract §2.1). */
+  /** Always `{}`: the gateway keeps no game state (docs/protocol.md). */
   readonly game_states: Readonly<Record<string, never>>;
-  /** Always `0`: the gateway does not track unread chat messages (contract §2.1). */
+  /** Always `0`: the gateway does not track unread chat messages (docs/protocol.md). */
   readonly unread_messages: 0;
 }
 
@@ -61,7 +61,7 @@ export type SystemFrame =
 /** RFC 3339 in UTC with a `Z` suffix, e.g. `2026-01-10T12:00:00.123Z`. */
 export const rfc3339 = (date: Date): string => date.toISOString();
 
-/** `system.welcome` for a new connection; `connectionId` is the API Gateway connectionId (D1). */
+/** `system.welcome` for a new connection; `connectionId` is the API Gateway connectionId (docs/decisions.md D1). */
 export function welcome(connectionId: string, now: Date = new Date()): WelcomeFrame {
   return { type: 'system.welcome', connection_id: connectionId, timestamp: rfc3339(now) };
 }

@@ -18,7 +18,7 @@ export interface RemovedConnection {
   readonly identity: Identity | null;
   /** Game rooms the connection was in (spectator pseudo-rooms excluded). */
   readonly rooms: readonly string[];
-  /** Spectator pseudo-rooms (`spectators:<roomId>`) the connection was in (reconnection data, D10). */
+  /** Spectator pseudo-rooms (`spectators:<roomId>`) the connection was in (reconnection data, docs/decisions.md D10). */
   readonly spectating: readonly string[];
   /** True when this was the user's last connection (presence went offline). */
   readonly wentOffline: boolean;

@@ -56,7 +56,7 @@ const newUserId = () => String(randomInt(1_000_000, 2 ** 47));
 const newConnectionId = () => randomBytes(10).toString('base64');
 
 // ---------------------------------------------------------------------------------------------------
-// What every forwarded type must produce for its example frame (contract §2.2, D4, §13.4.1)
+// What every forwarded type must produce for its example frame (docs/protocol.md, docs/decisions.md D4)
 // ---------------------------------------------------------------------------------------------------
 
 const R = '5d0c2a8e-room';
@@ -416,7 +416,7 @@ describe('forwarded commands: envelope details', () => {
 });
 
 // ---------------------------------------------------------------------------------------------------
-// System and presence events (§3.4, D7)
+// System and presence events (docs/events.md, docs/decisions.md D7)
 // ---------------------------------------------------------------------------------------------------
 
 describe('system.events and gateway.presence', () => {

@@ -526,7 +526,7 @@ describe('push failures', () => {
     expect(await store.lobbyConnections(lobbyId)).toEqual([]);
     // Alice still has a tab open: still online.
     expect(await redis.sismember(`${prefix}presence:online`, alice)).toBe(1);
-    // Alice still plays in the room on her other tab: not a disconnect of the player (D10).
+    // Alice still plays in the room on her other tab: not a disconnect of the player (docs/decisions.md D10).
     expect(publisher.records.map((r) => [r.topic, r.envelope.event_type, r.key, r.envelope.payload])).toEqual(
       [['system.events', 'system.event.user_disconnected', alice, { connection_id: gone }]],
     );

@@ -29,7 +29,7 @@ import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy';
 jest.setTimeout(60_000);
 
 const ENDPOINT = 'http://127.0.0.1:1';
-/** The deadline of D9 is measured; the margin absorbs a loaded machine, not a missing deadline. */
+/** The deadline of docs/decisions.md D9 is measured; the margin absorbs a loaded machine, not a missing deadline. */
 const HEARTBEAT_LIMIT_MS = 1000;
 const REDIS_TIMEOUT_MS = 1000;
 const KAFKA_TIMEOUT_MS = 3000;

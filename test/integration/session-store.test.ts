@@ -1,5 +1,5 @@
 /**
- * The Redis session store against a real Redis: the contract keys of §7.1 (names, JSON shapes, TTLs),
+ * The Redis session store against a real Redis: the contract keys of docs/architecture.md (names, JSON shapes, TTLs),
  * authentication and re-authentication, multi-tab presence, idempotent removal, room and lobby
  * cleanup, the rate-limit gate shared by "Lambda containers" (two clients, two store instances) and
  * the welcome claim. Every test gets its own key prefix.
@@ -79,7 +79,7 @@ afterEach(async () => {
   if (keys.length > 0) await redis.del(...keys);
 });
 
-describe('contract keys (§7.1)', () => {
+describe('contract keys (docs/architecture.md)', () => {
   it('names the four contract keys exactly as the Rust gateway did', () => {
     const plain = createSessionStore({ redis, connectionTtlSecs: CONNECTION_TTL_SECS }).keys;
 
@@ -370,7 +370,7 @@ describe('removeConnection', () => {
     expect(await keysUnderPrefix()).toEqual([]);
   });
 
-  it('leaves only the expiring user:presence:{uid} behind after a heartbeat (never deleted, as §7.1)', async () => {
+  it('leaves only the expiring user:presence:{uid} behind after a heartbeat (never deleted, as docs/architecture.md)', async () => {
     const id = await connectAs(ALICE);
     await store.heartbeat(id, ALICE, new Date(), new Date().toISOString());
 

@@ -1,6 +1,6 @@
 /**
  * A fake of the platform backend (blazing_sun) on the Kafka side: builds envelopes exactly as the
- * backend writes them (contract §3.2) and produces them to the mock cluster the way it does — no
+ * backend writes them (docs/events.md) and produces them to the mock cluster the way it does — no
  * key, one JSON document per record.
  *
  * Backend conventions reproduced here: `producer: "blazing_sun"`, `correlation_id: null`, the system

@@ -51,7 +51,7 @@ const read = (
   value: Json | undefined,
 ): Json | undefined => r(value === undefined ? {} : { k: value }, ENV);
 
-describe('value helpers of contract §4.2', () => {
+describe('value helpers of docs/events.md', () => {
   it.each<[Json | undefined, string]>([
     ['abc', 'abc'],
     ['', ''],
@@ -277,7 +277,7 @@ describe('splitCorrelationToken', () => {
 });
 
 describe('conversion table', () => {
-  it('holds the 117 event types of §4.2 plus the five D5 delivers', () => {
+  it('holds the 117 event types of docs/events.md plus the five D5 delivers', () => {
     expect(CONVERTED_EVENT_TYPES.size).toBe(122);
   });
 

@@ -1,7 +1,7 @@
 import { DEFAULT_PRODUCER, parseEnvelope, parseEnvelopeValue } from '../../../lib/events/parse';
 import type { Envelope } from '../../../lib/protocol/envelope';
 
-/** The backend variant (§3.2), as published by the games handler. */
+/** The backend variant (docs/events.md), as published by the games handler. */
 const backend = {
   event_id: '9b1d0c55-aaaa-4bbb-8ccc-000000000001',
   event_type: 'games.event.bigger_dice.turn_changed',
@@ -13,7 +13,7 @@ const backend = {
   payload: { type: 'turn_changed', room_id: '5d0c', current_turn: 7, turn_number: 3 },
 };
 
-/** The gateway variant (§3.1), as produced for a client command. */
+/** The gateway variant (docs/events.md), as produced for a client command. */
 const gateway = {
   event_id: '2f0c7d1e-4a8f-4a43-9a0e-3f2d6f1b2c77',
   event_type: 'games.command.join_room',

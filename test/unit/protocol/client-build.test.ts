@@ -74,8 +74,8 @@ const chat = (payload: JsonObject): ExpectedRecord => ({
 });
 
 /**
- * The exact record of every forwarded type, for its example frame, per contract §2.2 (payload keys in
- * that order), D4 and §13.4.1. Written out by hand: this is the contract, not derived from the code.
+ * The exact record of every forwarded type, for its example frame, per docs/protocol.md (payload keys in
+ * that order), docs/decisions.md D4 and docs/protocol.md. Written out by hand: this is the contract, not derived from the code.
  */
 const EXPECTED = {
   'chat.command.send_message': chat({
@@ -291,7 +291,7 @@ describe('buildCommandRecords: games payloads', () => {
   });
 });
 
-describe('buildCommandRecords: chat bridge (contract §13.4)', () => {
+describe('buildCommandRecords: chat bridge (docs/protocol.md)', () => {
   it.each([
     [
       '{"type":"chat.command.send_message","recipient_id":"9","content":"hi","sender_id":1,"socket_id":"X"}',

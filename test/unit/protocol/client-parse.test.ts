@@ -42,12 +42,12 @@ const frameWithout = (type: string, key: string) => {
 };
 
 describe('the client message table', () => {
-  it('has the 42 types of contract §2 + D4 + the chat bridge, each once', () => {
+  it('has the 42 types of docs/protocol.md + D4 + the chat bridge, each once', () => {
     expect(CLIENT_MESSAGE_TYPES).toHaveLength(42);
     expect(new Set(CLIENT_MESSAGE_TYPES).size).toBe(42);
   });
 
-  it('forwards 37 types (33 of contract §2.2 + the 4 games commands of D4) and keeps 5 local', () => {
+  it('forwards 37 types (33 of docs/protocol.md + the 4 games commands of D4) and keeps 5 local', () => {
     const local = CLIENT_MESSAGE_TABLE.filter((r) => r.route.kind === 'local').map((r) => r.type);
     expect(local).toEqual([
       'system.authenticate',
@@ -186,7 +186,7 @@ describe('parseClientMessage: D4 user ids', () => {
   });
 });
 
-describe('parseClientMessage: chat checks of contract §13.4.2', () => {
+describe('parseClientMessage: chat checks of docs/protocol.md', () => {
   it.each([
     ['chat.command.send_message', 'recipient_id'],
     ['chat.command.typing', 'recipient_id'],

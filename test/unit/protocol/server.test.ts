@@ -18,7 +18,7 @@ import {
 const NOW = new Date('2026-01-10T12:00:00.123Z');
 const RFC3339_Z = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 
-describe('server frames (contract §4.1)', () => {
+describe('server frames (docs/protocol.md)', () => {
   it('builds system.welcome', () => {
     const frame = welcome('L0SM9cOFvHcCIhw=', NOW);
     expect(JSON.stringify(frame)).toBe(
