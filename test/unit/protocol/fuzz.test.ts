@@ -1,48 +1,11 @@
 import { ClientError } from '../../../lib/errors';
 import { CLIENT_MESSAGE_TABLE, CLIENT_MESSAGE_TYPES, parseClientMessage } from '../../../lib/protocol/client';
 import { loadClientMessageFixtures } from '../../fixtures/load-client-messages';
+import { FIELD_NAMES, INTERESTING_VALUES as INTERESTING } from '../../support/hostile-frames';
 import { seededRandom as prng } from '../../support/prng';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20260123);
 const ITERATIONS = 4000;
-
-const FIELD_NAMES = [
-  ...new Set(CLIENT_MESSAGE_TABLE.flatMap((row) => Object.keys(row.fields))),
-  'request_id',
-  'correlation_id',
-  '__proto__',
-  'constructor',
-  'sender_id',
-];
-const INTERESTING: unknown[] = [
-  null,
-  true,
-  false,
-  0,
-  -1,
-  1,
-  1.5,
-  255,
-  256,
-  2 ** 31,
-  2 ** 53,
-  -0,
-  1e308,
-  '',
-  ' ',
-  '0',
-  '9',
-  '007',
-  'x'.repeat(513),
-  '😀',
-  '\u0000',
-  '1234567890123456789',
-  [],
-  ['a'],
-  [1],
-  {},
-  { type: 'system.heartbeat' },
-];
 
 function generator(random: () => number) {
   const int = (n: number) => Math.floor(random() * n);
