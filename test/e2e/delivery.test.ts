@@ -144,12 +144,6 @@ function expectPartitionOrder(received: number[], expected: Map<number, number[]
   }
 }
 
-async function metric(consumerProcess: ConsumerProcess, series: string): Promise<number> {
-  const text = await (await fetch(consumerProcess.metricsUrl)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? 0 : Number(line.slice(series.length + 1));
-}
-
 function exited(
   child: ConsumerProcess['child'],
 ): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
@@ -363,75 +357,6 @@ describe('a consumer killed with SIGKILL', () => {
     }
   }, 150_000);
 });
-
-/**
- * Starts two consumer processes in one new group at the same time.
- *
- * The mock cluster's group coordinator answers a follower's SyncGroup that arrives after the
- * leader's with INVALID_REQUEST, which kafkajs does not survive; the consumer then starts a new
- * kafkajs consumer in-process (bounded restarts, runConsumer), which costs a full rebalance on the
- * mock (≈ 29 s). Should a process still give up, the pair is started again in a fresh group.
- */
-async function startPair(): Promise<[ConsumerProcess, ConsumerProcess]> {
-  const failures: string[] = [];
-  for (let attempt = 1; attempt <= 3; attempt++) {
-    const group = `e2e-pair-${randomUUID()}`;
-    const started = await Promise.allSettled([consumer(group), consumer(group)]);
-    const up = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-    if (up.length === 2) return [up[0]!, up[1]!];
-    failures.push(
-      ...started.flatMap((s) => (s.status === 'rejected' ? [String(s.reason).slice(0, 500)] : [])),
-    );
-    await Promise.all(up.map((c) => c.stop()));
-  }
-  throw new Error(`two consumers never joined one group:\n${failures.join('\n')}`);
-}
-
-describe('two consumers in one group', () => {
-  it('share the partitions and still deliver every event to exactly its recipients', async () => {
-    const [member, outsider] = [newUserId(), newUserId()];
-    const [m1, o1] = [await open(member), await open(outsider)];
-    const roomId = randomUUID();
-    const [one, two] = await startPair();
-    try {
-      await join(member, roomId, [m1]);
-      const series =
-        'ws_gateway_events_total{event_type="games.event.bigger_dice.turn_changed",topic="games.events"}';
-      const before = [await metric(one, series), await metric(two, series)];
-      const seqs = Array.from({ length: 40 }, (_, i) => i);
-
-      const expected = await produceNumbered(roomId, seqs);
-      await until(m1, 'all 40 events', () => {
-        const got = new Set(seqsAt(m1, roomId));
-        return seqs.every((s) => got.has(s));
-      });
-      // One broadcast per partition, after the room events: once the outsider has all four, any room
-      // event wrongly sent to them would have arrived first.
-      await Promise.all(
-        Array.from({ length: PARTITIONS }, (_, p) =>
-          produce(gameEvent('room_removed', audience.broadcast(), { room_id: roomId, reason: `p${p}` }), p),
-        ),
-      );
-      await until(
-        o1,
-        'the four broadcasts',
-        (fs) =>
-          fs.filter((f) => f.type.endsWith('.room_removed') && f['room_id'] === roomId).length === PARTITIONS,
-      );
-
-      expect([...new Set(seqsAt(m1, roomId))].sort((x, y) => x - y)).toEqual(seqs);
-      expectPartitionOrder(seqsAt(m1, roomId), expected);
-      expect(seqsAt(o1, roomId)).toEqual([]);
-      const after = [await metric(one, series), await metric(two, series)];
-      // Each consumer handled part of the room's events: the group split the partitions.
-      expect(after[0]! - before[0]!).toBeGreaterThan(0);
-      expect(after[1]! - before[1]!).toBeGreaterThan(0);
-    } finally {
-      await Promise.all([one.stop(), two.stop()]);
-    }
-  }, 120_000);
-});
-
 describe('consumers/events.ts on SIGTERM', () => {
   it('stops cleanly: exits 0, logs "consumer stopped", and a restart does not redeliver what it processed', async () => {
     const group = `e2e-term-${randomUUID()}`;
