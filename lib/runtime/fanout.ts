@@ -50,6 +50,9 @@ export function createPipelineFanout({
     region: config.aws.region,
     logger,
     maxRetries: 0,
+    // The scheduler suspends unanswered connections itself, counting a frame's attempts together:
+    // here each single attempt would suspend its connection.
+    suspendUnansweredMs: 0,
     timeoutMs: push.timeoutMs,
     maxSockets: push.concurrency,
   });

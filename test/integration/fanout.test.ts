@@ -17,6 +17,7 @@ import { createManagementApiCloser } from '../../lib/push/closer';
 import { type ClientPusher, createManagementApiPusher } from '../../lib/push/pusher';
 import { createFanout, type Fanout, type FanoutResults } from '../../lib/push/scheduler';
 import { createRedisClient, type RedisClient } from '../../lib/redis';
+import { createPipelineFanout } from '../../lib/runtime/fanout';
 import { createSessionStore, type SessionStore } from '../../lib/store/session-store';
 import { audience, gameEvent } from '../support/backend';
 import { type FakeManagementApi, startManagementApi } from '../support/management-api';
@@ -85,7 +86,13 @@ function budgetOf(rps: number, burst: number, client: RedisClient | null = redis
 function fanoutOf(
   endpoint: string,
   budget: PushBudget | null,
-  extra: { slowClientMs?: number; metrics?: Metrics; maxInFlight?: number } = {},
+  extra: {
+    slowClientMs?: number;
+    metrics?: Metrics;
+    maxInFlight?: number;
+    reservedTokens?: number;
+    reservedInFlight?: number;
+  } = {},
 ): Fanout {
   const p = singleAttemptPusher(endpoint);
   fanout = createFanout({
@@ -96,6 +103,8 @@ function fanoutOf(
     maxRetries: 2,
     slowClientMs: extra.slowClientMs ?? 30_000,
     tokenBatch: 10,
+    reservedTokens: extra.reservedTokens,
+    reservedInFlight: extra.reservedInFlight,
     backoffBaseMs: 20,
     logger: silentLogger,
     metrics: extra.metrics,
@@ -196,6 +205,35 @@ describe('priorities', () => {
     // Only what was already in flight (2) and the burst went before them.
     expect(last('spectator_joined')).toBeLessThan(20);
     expect(last('room_created')).toBe(order.length - 1);
+  });
+
+  it('keeps a request slot for game frames: one submitted while a broadcast fills the others goes out at once', async () => {
+    api = await startManagementApi({ latencyMs: 400, jitterMs: 0 });
+    const stand = api;
+    // 4 slots, 1 of them reserved (the default share, an eighth, is at least 1).
+    const f = fanoutOf(api.endpoint, null, { maxInFlight: 4 });
+    const broadcast = f.submit(ids(12, 'all'), frame('room_created'), 'broadcast');
+    while (stand.requests.length < 3) await new Promise((r) => setTimeout(r, 2));
+    const game = f.submit(['player'], frame('turn_changed'), 'game');
+    expect(okCount(await game)).toBe(1);
+    // The broadcast had the other three slots; the game frame did not wait for one of them.
+    const order = stand.requests.map((r) => r.body['type']);
+    expect(order.indexOf('turn_changed')).toBe(3);
+    expect(okCount(await broadcast)).toBe(12);
+  });
+
+  it('keeps tokens for game frames: the broadcast does not spend the last ones, a game frame does not wait for a grant', async () => {
+    api = await startManagementApi({ latencyMs: 1, jitterMs: 0 });
+    const stand = api;
+    // Burst 3 and 2 tokens a second: the next grant after the burst is half a second away. Two of
+    // the three are reserved for game frames.
+    const f = fanoutOf(api.endpoint, budgetOf(2, 3), { reservedTokens: 2 });
+    void f.submit(ids(4, 'all'), frame('room_created'), 'broadcast');
+    while (stand.requests.length < 1) await new Promise((r) => setTimeout(r, 2));
+    const game = await f.submit(['player'], frame('turn_changed'), 'game');
+    expect(game.get('player')).toBe('ok');
+    // One broadcast frame went with the burst, then the game frame with a reserved token.
+    expect(stand.requests.map((r) => r.body['type'])).toEqual(['room_created', 'turn_changed']);
   });
 
   describe('through the event pipeline', () => {
@@ -363,5 +401,59 @@ describe('slow clients', () => {
     expect(outcome).toMatchObject({ status: 'delivered', recipients: 1, gone: 1 });
     expect(await store.connectionsOfUsers([userId])).toEqual([]);
     expect(records.map((r) => r.envelope.event_type)).toContain('system.event.user_disconnected');
+  });
+});
+
+describe('connections that never answer', () => {
+  const credentialsSource = {
+    get: credentials,
+    ready: async () => {},
+    kind: 'local' as const,
+    close: () => {},
+  };
+  /** The pipeline's fan-out as consumers/events.ts builds it: 200 ms timeouts, 2 retries. */
+  const pipelineFanout = (endpoint: string) => {
+    fanout = createPipelineFanout({
+      config: loadConfig({
+        LOG_LEVEL: 'silent',
+        PUSH_TIMEOUT_MS: '200',
+        PUSH_MAX_RETRIES: '2',
+        PUSH_BUDGET_RPS: '0',
+      }),
+      endpoint,
+      redis,
+      logger: silentLogger,
+      metrics: createMetrics(),
+      credentials: credentialsSource,
+      closer: createManagementApiCloser({ endpoint, region: 'us-east-1', credentials }),
+    });
+    return fanout;
+  };
+
+  it('does not suspend a connection for one unanswered attempt: the retry delivers, and so does the next frame', async () => {
+    api = await startManagementApi({ latencyMs: 1, jitterMs: 0 });
+    api.behave('blip', { kind: 'hang', times: 1 });
+    const f = pipelineFanout(api.endpoint);
+    expect((await f.submit(['blip'], frame('a'), 'game')).get('blip')).toBe('ok');
+    expect((await f.submit(['blip'], frame('b'), 'game')).get('blip')).toBe('ok');
+    expect(api.delivered('blip').map((b) => b['type'])).toEqual(['a', 'b']);
+    expect(api.attempts('blip')).toBe(3);
+  });
+
+  it('suspends a connection once a frame went unanswered in every attempt; its next frames fail at once, others are not held back', async () => {
+    api = await startManagementApi({ latencyMs: 1, jitterMs: 0 });
+    api.behave('stuck', { kind: 'hang' });
+    const f = pipelineFanout(api.endpoint);
+    const first = await f.submit(['stuck', 'fine'], frame('a'), 'game');
+    expect(first.get('fine')).toBe('ok');
+    expect(first.get('stuck')).toMatchObject({ name: 'PushError', retriable: true, statusCode: undefined });
+    // 1 + PUSH_MAX_RETRIES attempts, each timed out …
+    expect(api.attempts('stuck')).toBe(3);
+    // … then the connection is suspended: no request, an immediate retriable failure.
+    const second = await f.submit(['stuck', 'fine'], frame('b'), 'game');
+    expect(second.get('stuck')).toMatchObject({ errorType: 'Suspended', retriable: true, attempts: 0 });
+    expect(second.get('fine')).toBe('ok');
+    expect(api.attempts('stuck')).toBe(3);
+    expect(api.delivered('fine').map((b) => b['type'])).toEqual(['a', 'b']);
   });
 });
