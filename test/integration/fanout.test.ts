@@ -8,6 +8,7 @@ import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { loadConfig } from '../../lib/config';
 import { createPipeline, type ProcessRecord } from '../../lib/consumer/pipeline';
 import { createLifecycleStores } from '../../lib/gateway/lifecycle';
+import { deliverWelcome } from '../../lib/gateway/welcome';
 import type { EventPublisher, OutboundRecord } from '../../lib/kafka/publisher';
 import { silentLogger } from '../../lib/logger';
 import { createMetrics, type Metrics } from '../../lib/metrics';
@@ -186,6 +187,40 @@ describe('the fleet-wide push budget', () => {
     } finally {
       dead.disconnect();
     }
+  });
+});
+
+describe('welcome pushes and the budget', () => {
+  const tokensLeft = async () => Number(await redis.hget(`${prefix}gw:push:budget`, 'tk'));
+
+  it('debits the welcome from the fleet budget, without waiting for a token', async () => {
+    api = await startManagementApi({ latencyMs: 1, jitterMs: 0 });
+    const store = createSessionStore({ redis, connectionTtlSecs: 86400, keyPrefix: prefix });
+    const id = await connectAs(store, newConnectionId());
+    // A budget of 1 token a second, already spent: a grant would wait about a second.
+    const budget = budgetOf(1, 1);
+    await budget.acquire(1);
+    const p = singleAttemptPusher(api.endpoint);
+    const result = await deliverWelcome(
+      { store, pusherFor: () => p, logger: silentLogger, now: () => new Date(), pushBudget: budget },
+      { connectionId: id, endpoint: api.endpoint },
+    );
+    expect(result).toBe('sent');
+    expect(api.delivered(id).map((b) => b['type'])).toEqual(['system.welcome']);
+    // Sent at once, and owed: the bucket is in debt by about that token.
+    expect(await tokensLeft()).toBeLessThan(-0.5);
+  });
+
+  it('lets the debt delay the next grant, and owes at most one burst', async () => {
+    const budget = budgetOf(100, 10);
+    await budget.debit(50);
+    // Down to -burst, not -40.
+    expect(await tokensLeft()).toBeGreaterThanOrEqual(-10);
+    expect(await tokensLeft()).toBeLessThan(-9);
+    const t0 = performance.now();
+    expect(await budget.acquire(1)).toBe(1);
+    // 11 tokens to refill at 100/s before one can be granted.
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(100);
   });
 });
 
