@@ -15,6 +15,10 @@
  * - **Retries**: a 429 retries the same frame on that connection only, with its own exponential
  *   backoff — other connections are not held back. 5xx and network failures are retried the same
  *   way, at most `maxRetries` times. 410 settles every frame queued for the connection as `'gone'`.
+ * - **Unanswered connections**: a connection whose frame got no answer at all, retries included
+ *   (every attempt timed out or failed on the network), is suspended for `suspendUnansweredMs`:
+ *   its frames (every lane) then fail at once, without a request or a token, instead of each
+ *   waiting `(maxRetries + 1) · timeout`. One that answered once, even after a timeout, is not.
  * - **Slow clients**: a connection answering 429 for `slowClientMs` in a row (while other
  *   connections got pushes through, or were not throttled at all — so it is not the account
  *   throttle) is closed with
@@ -76,6 +80,12 @@ export interface FanoutOptions {
   readonly slowClientMs: number;
   /** Tokens asked for at once. Default: 50 ms of `rps`, from the budget's owner. */
   readonly tokenBatch?: number;
+  /**
+   * How long a connection stays suspended after a frame got no answer, retries included (see the
+   * module comment). 0 disables. Default 10 000 ms. The pusher's own suspension must be off
+   * (`suspendUnansweredMs: 0` on it): it would count a single timeout, before the retries here.
+   */
+  readonly suspendUnansweredMs?: number;
   /** First backoff step of a connection, ms. Default 50. */
   readonly backoffBaseMs?: number;
   readonly logger: Logger;
@@ -189,6 +199,23 @@ export function createFanout(opts: FanoutOptions): Fanout {
     'ws_gateway_slow_clients_closed_total',
     'Connections closed after answering 429 for PUSH_SLOW_CLIENT_SECS in a row',
   );
+  const suspendMs = opts.suspendUnansweredMs ?? 10_000;
+  /** Connection id → when its suspension ends (`now()`); see `suspendUnansweredMs`. */
+  const suspended = new Map<string, number>();
+  const isSuspended = (id: string): boolean => {
+    const until = suspended.get(id);
+    if (until === undefined) return false;
+    if (now() < until) return true;
+    suspended.delete(id);
+    return false;
+  };
+  const suspendedError = (id: string) =>
+    new PushError(`push to ${id} not sent: suspended after a push that got no answer`, {
+      retriable: true,
+      connectionId: id,
+      attempts: 0,
+      errorType: 'Suspended',
+    });
   const conns = new Map<string, Conn>();
   const ready = [new Ready(), new Ready(), new Ready()];
   let tokens = budget ? 0 : Number.POSITIVE_INFINITY;
@@ -360,6 +387,14 @@ export function createFanout(opts: FanoutOptions): Fanout {
         backOff(c);
       } else {
         c.backoffs = 0;
+        // No answer at all, retries included: later frames fail fast (see `suspendUnansweredMs`).
+        if (retriable && (error as PushError).statusCode === undefined && suspendMs > 0) {
+          suspended.set(c.id, now() + suspendMs);
+          log.warn('push got no answer after its retries; connection suspended', {
+            connectionId: c.id,
+            suspendMs,
+          });
+        }
         finish(c, error);
       }
     }
@@ -390,6 +425,12 @@ export function createFanout(opts: FanoutOptions): Fanout {
         }
         const c = nextReady();
         if (!c) break;
+        if (suspended.size > 0 && isSuspended(c.id)) {
+          finishAll(c, suspendedError(c.id));
+          schedule(c);
+          checkIdle();
+          continue;
+        }
         tokens--;
         dispatch(c);
       }

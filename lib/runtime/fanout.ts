@@ -50,6 +50,8 @@ export function createPipelineFanout({
     region: config.aws.region,
     logger,
     maxRetries: 0,
+    // The scheduler suspends a connection after its retries got no answer; the pusher would after one.
+    suspendUnansweredMs: 0,
     timeoutMs: push.timeoutMs,
     maxSockets: push.concurrency,
   });

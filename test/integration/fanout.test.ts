@@ -5,6 +5,7 @@
  * about events.
  */
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
+import { staticCredentialsFor } from '../../lib/aws/credentials';
 import { loadConfig } from '../../lib/config';
 import { createPipeline, type ProcessRecord } from '../../lib/consumer/pipeline';
 import { createLifecycleStores } from '../../lib/gateway/lifecycle';
@@ -17,6 +18,7 @@ import { createManagementApiCloser } from '../../lib/push/closer';
 import { type ClientPusher, createManagementApiPusher } from '../../lib/push/pusher';
 import { createFanout, type Fanout, type FanoutResults } from '../../lib/push/scheduler';
 import { createRedisClient, type RedisClient } from '../../lib/redis';
+import { createPipelineFanout } from '../../lib/runtime/fanout';
 import { createSessionStore, type SessionStore } from '../../lib/store/session-store';
 import { audience, gameEvent } from '../support/backend';
 import { type FakeManagementApi, startManagementApi } from '../support/management-api';
@@ -60,13 +62,15 @@ afterEach(async () => {
   if (keys.length > 0) await redis.del(...keys);
 });
 
-function singleAttemptPusher(endpoint: string): ClientPusher {
+function singleAttemptPusher(endpoint: string, extraTimeout?: number): ClientPusher {
   pusher = createManagementApiPusher({
     endpoint,
     region: 'us-east-1',
     logger: silentLogger,
     maxRetries: 0,
-    timeoutMs: 2000,
+    timeoutMs: extraTimeout ?? 2000,
+    // As in production (lib/runtime/fanout.ts): the scheduler suspends unanswered connections.
+    suspendUnansweredMs: 0,
     credentials,
   });
   return pusher;
@@ -85,9 +89,9 @@ function budgetOf(rps: number, burst: number, client: RedisClient | null = redis
 function fanoutOf(
   endpoint: string,
   budget: PushBudget | null,
-  extra: { slowClientMs?: number; metrics?: Metrics; maxInFlight?: number } = {},
+  extra: { slowClientMs?: number; metrics?: Metrics; maxInFlight?: number; timeoutMs?: number } = {},
 ): Fanout {
-  const p = singleAttemptPusher(endpoint);
+  const p = singleAttemptPusher(endpoint, extra.timeoutMs);
   fanout = createFanout({
     pusher: p,
     closer: createManagementApiCloser({ endpoint, region: 'us-east-1', credentials }),
@@ -277,6 +281,53 @@ describe('priorities', () => {
       }
       expect(api!.requests.filter((r) => r.status === 200)).toHaveLength(154);
     });
+  });
+});
+
+describe('connections that do not answer', () => {
+  it('retries a push that timed out once and delivers every later frame to that connection', async () => {
+    api = await startManagementApi({ latencyMs: 1, jitterMs: 0 });
+    api.behave('blip', { kind: 'hang', times: 1 });
+    // The production wiring of the scheduler and its pusher.
+    fanout = createPipelineFanout({
+      config: loadConfig({ LOG_LEVEL: 'silent', PUSH_TIMEOUT_MS: '300', PUSH_BUDGET_RPS: '0' }),
+      endpoint: api.endpoint,
+      redis,
+      logger: silentLogger,
+      metrics: createMetrics(),
+      credentials: staticCredentialsFor(api.endpoint, {})!,
+      closer: createManagementApiCloser({ endpoint: api.endpoint, region: 'us-east-1', credentials }),
+    });
+    const f = fanout;
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => f.submit(['blip', 'other'], frame(`m${i}`), 'game')),
+    );
+    // Issue 8: the pipeline's pusher suspended a connection for 10 s after one unanswered request,
+    // so the scheduler's retries and every later frame to it failed at once — all lost.
+    expect(results.map((r) => r.get('blip'))).toEqual(Array(10).fill('ok'));
+    expect(api.delivered('blip').map((b) => b['type'])).toEqual(
+      Array.from({ length: 10 }, (_, i) => `m${i}`),
+    );
+    expect(api.delivered('other')).toHaveLength(10);
+  });
+
+  it('suspends a connection whose retries all went unanswered: its later frames fail without a request', async () => {
+    api = await startManagementApi({ latencyMs: 1, jitterMs: 0 });
+    api.behave('stuck', { kind: 'hang' });
+    const f = fanoutOf(api.endpoint, null, { timeoutMs: 200 });
+    const first = await f.submit(['stuck', 'other'], frame('m0'), 'game');
+    expect(first.get('stuck')).toBeInstanceOf(Error);
+    const attemptsAfterFirst = api.attempts('stuck');
+    // 1 + maxRetries (2) requests, each timed out.
+    expect(attemptsAfterFirst).toBe(3);
+    const later = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => f.submit(['stuck', 'other'], frame(`m${i + 1}`), 'game')),
+    );
+    expect(later.map((r) => (r.get('stuck') as Error & { errorType?: string }).errorType)).toEqual(
+      Array(20).fill('Suspended'),
+    );
+    expect(api.attempts('stuck')).toBe(attemptsAfterFirst);
+    expect(api.delivered('other')).toHaveLength(21);
   });
 });
 
