@@ -5,6 +5,7 @@
  * about events.
  */
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
+import { staticCredentialsFor } from '../../lib/aws/credentials';
 import { loadConfig } from '../../lib/config';
 import { createPipeline, type ProcessRecord } from '../../lib/consumer/pipeline';
 import { createLifecycleStores } from '../../lib/gateway/lifecycle';
@@ -62,13 +63,15 @@ afterEach(async () => {
   if (keys.length > 0) await redis.del(...keys);
 });
 
-function singleAttemptPusher(endpoint: string): ClientPusher {
+function singleAttemptPusher(endpoint: string, extraTimeout?: number): ClientPusher {
   pusher = createManagementApiPusher({
     endpoint,
     region: 'us-east-1',
     logger: silentLogger,
     maxRetries: 0,
-    timeoutMs: 2000,
+    timeoutMs: extraTimeout ?? 2000,
+    // As in production (lib/runtime/fanout.ts): the scheduler suspends unanswered connections.
+    suspendUnansweredMs: 0,
     credentials,
   });
   return pusher;
@@ -91,11 +94,12 @@ function fanoutOf(
     slowClientMs?: number;
     metrics?: Metrics;
     maxInFlight?: number;
+    timeoutMs?: number;
     reservedTokens?: number;
     reservedInFlight?: number;
   } = {},
 ): Fanout {
-  const p = singleAttemptPusher(endpoint);
+  const p = singleAttemptPusher(endpoint, extra.timeoutMs);
   fanout = createFanout({
     pusher: p,
     closer: createManagementApiCloser({ endpoint, region: 'us-east-1', credentials }),
@@ -353,6 +357,53 @@ describe('priorities', () => {
   });
 });
 
+describe('connections that do not answer', () => {
+  it('retries a push that timed out once and delivers every later frame to that connection', async () => {
+    api = await startManagementApi({ latencyMs: 1, jitterMs: 0 });
+    api.behave('blip', { kind: 'hang', times: 1 });
+    // The production wiring of the scheduler and its pusher.
+    fanout = createPipelineFanout({
+      config: loadConfig({ LOG_LEVEL: 'silent', PUSH_TIMEOUT_MS: '300', PUSH_BUDGET_RPS: '0' }),
+      endpoint: api.endpoint,
+      redis,
+      logger: silentLogger,
+      metrics: createMetrics(),
+      credentials: staticCredentialsFor(api.endpoint, {})!,
+      closer: createManagementApiCloser({ endpoint: api.endpoint, region: 'us-east-1', credentials }),
+    });
+    const f = fanout;
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => f.submit(['blip', 'other'], frame(`m${i}`), 'game')),
+    );
+    // Issue 8: the pipeline's pusher suspended a connection for 10 s after one unanswered request,
+    // so the scheduler's retries and every later frame to it failed at once — all lost.
+    expect(results.map((r) => r.get('blip'))).toEqual(Array(10).fill('ok'));
+    expect(api.delivered('blip').map((b) => b['type'])).toEqual(
+      Array.from({ length: 10 }, (_, i) => `m${i}`),
+    );
+    expect(api.delivered('other')).toHaveLength(10);
+  });
+
+  it('suspends a connection whose retries all went unanswered: its later frames fail without a request', async () => {
+    api = await startManagementApi({ latencyMs: 1, jitterMs: 0 });
+    api.behave('stuck', { kind: 'hang' });
+    const f = fanoutOf(api.endpoint, null, { timeoutMs: 200 });
+    const first = await f.submit(['stuck', 'other'], frame('m0'), 'game');
+    expect(first.get('stuck')).toBeInstanceOf(Error);
+    const attemptsAfterFirst = api.attempts('stuck');
+    // 1 + maxRetries (2) requests, each timed out.
+    expect(attemptsAfterFirst).toBe(3);
+    const later = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => f.submit(['stuck', 'other'], frame(`m${i + 1}`), 'game')),
+    );
+    expect(later.map((r) => (r.get('stuck') as Error & { errorType?: string }).errorType)).toEqual(
+      Array(20).fill('Suspended'),
+    );
+    expect(api.attempts('stuck')).toBe(attemptsAfterFirst);
+    expect(api.delivered('other')).toHaveLength(21);
+  });
+});
+
 describe('slow clients', () => {
   it('backs a "buffer full" connection off on its own, then closes it and settles it gone', async () => {
     api = await startManagementApi({ latencyMs: 1, jitterMs: 0 });
@@ -436,59 +487,5 @@ describe('slow clients', () => {
     expect(outcome).toMatchObject({ status: 'delivered', recipients: 1, gone: 1 });
     expect(await store.connectionsOfUsers([userId])).toEqual([]);
     expect(records.map((r) => r.envelope.event_type)).toContain('system.event.user_disconnected');
-  });
-});
-
-describe('connections that never answer', () => {
-  const credentialsSource = {
-    get: credentials,
-    ready: async () => {},
-    kind: 'local' as const,
-    close: () => {},
-  };
-  /** The pipeline's fan-out as consumers/events.ts builds it: 200 ms timeouts, 2 retries. */
-  const pipelineFanout = (endpoint: string) => {
-    fanout = createPipelineFanout({
-      config: loadConfig({
-        LOG_LEVEL: 'silent',
-        PUSH_TIMEOUT_MS: '200',
-        PUSH_MAX_RETRIES: '2',
-        PUSH_BUDGET_RPS: '0',
-      }),
-      endpoint,
-      redis,
-      logger: silentLogger,
-      metrics: createMetrics(),
-      credentials: credentialsSource,
-      closer: createManagementApiCloser({ endpoint, region: 'us-east-1', credentials }),
-    });
-    return fanout;
-  };
-
-  it('does not suspend a connection for one unanswered attempt: the retry delivers, and so does the next frame', async () => {
-    api = await startManagementApi({ latencyMs: 1, jitterMs: 0 });
-    api.behave('blip', { kind: 'hang', times: 1 });
-    const f = pipelineFanout(api.endpoint);
-    expect((await f.submit(['blip'], frame('a'), 'game')).get('blip')).toBe('ok');
-    expect((await f.submit(['blip'], frame('b'), 'game')).get('blip')).toBe('ok');
-    expect(api.delivered('blip').map((b) => b['type'])).toEqual(['a', 'b']);
-    expect(api.attempts('blip')).toBe(3);
-  });
-
-  it('suspends a connection once a frame went unanswered in every attempt; its next frames fail at once, others are not held back', async () => {
-    api = await startManagementApi({ latencyMs: 1, jitterMs: 0 });
-    api.behave('stuck', { kind: 'hang' });
-    const f = pipelineFanout(api.endpoint);
-    const first = await f.submit(['stuck', 'fine'], frame('a'), 'game');
-    expect(first.get('fine')).toBe('ok');
-    expect(first.get('stuck')).toMatchObject({ name: 'PushError', retriable: true, statusCode: undefined });
-    // 1 + PUSH_MAX_RETRIES attempts, each timed out …
-    expect(api.attempts('stuck')).toBe(3);
-    // … then the connection is suspended: no request, an immediate retriable failure.
-    const second = await f.submit(['stuck', 'fine'], frame('b'), 'game');
-    expect(second.get('stuck')).toMatchObject({ errorType: 'Suspended', retriable: true, attempts: 0 });
-    expect(second.get('fine')).toBe('ok');
-    expect(api.attempts('stuck')).toBe(3);
-    expect(api.delivered('fine').map((b) => b['type'])).toEqual(['a', 'b']);
   });
 });
