@@ -509,6 +509,45 @@ describe('rate-limit gate', () => {
   });
 });
 
+describe('heartbeat refresh window', () => {
+  const rate = { burst: 100, perSec: 100 };
+  const refreshOf = async (id: string, windowMs?: number) => (await s(id, windowMs)).refresh;
+  const s = async (id: string, windowMs?: number) => {
+    const g = await store.gateMessage(id, rate, windowMs);
+    if (!g) throw new Error(`gate: connection ${id} unknown to Redis`);
+    return g;
+  };
+
+  it('asks the first heartbeat of a window to refresh and the next ones within it not to', async () => {
+    const id = await connectAs(ALICE);
+    expect(await refreshOf(id, 10_000)).toBe(true);
+    expect(await refreshOf(id, 10_000)).toBe(false);
+    expect(await refreshOf(id, 10_000)).toBe(false);
+    // The second client (another Lambda container) sees the same window.
+    expect((await store2.gateMessage(id, rate, 10_000))?.refresh).toBe(false);
+  });
+
+  it('asks again once the window has passed', async () => {
+    const id = await connectAs(ALICE);
+    expect(await refreshOf(id, 50)).toBe(true);
+    expect(await refreshOf(id, 50)).toBe(false);
+    await new Promise((r) => setTimeout(r, 80));
+    expect(await refreshOf(id, 50)).toBe(true);
+  });
+
+  it('asks every heartbeat with a window of 0, never an anonymous one, and leaves other frames out', async () => {
+    const id = await connectAs(ALICE);
+    expect(await refreshOf(id, 0)).toBe(true);
+    expect(await refreshOf(id, 0)).toBe(true);
+    const anonymous = await connectAs(null);
+    expect(await refreshOf(anonymous, 10_000)).toBe(false);
+    // A frame that is not a heartbeat is not asked and does not use the window up.
+    const other = await connectAs(BOB);
+    expect(await refreshOf(other)).toBeUndefined();
+    expect(await refreshOf(other, 10_000)).toBe(true);
+  });
+});
+
 describe('welcome claim', () => {
   it('lets the async welcome claim it once, and makes $default wait until it is sent', async () => {
     const id = await connectAs(null);
