@@ -19,6 +19,7 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import type { Envelope } from '../../lib/protocol/envelope';
 import { audience, type FakeBackend, gameEvent, gameRoom, startBackend } from '../support/backend';
+import { consumerMetric } from '../support/metrics-text';
 import { type ConsumerProcess, type OfflineGateway, startConsumer, startOffline } from '../support/offline';
 import { TestClient } from '../support/ws-client';
 
@@ -143,19 +144,18 @@ function expectPartitionOrder(received: number[], expected: Map<number, number[]
   }
 }
 
-async function metric(consumerProcess: ConsumerProcess, series: string): Promise<number> {
-  const text = await (await fetch(consumerProcess.metricsUrl)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? 0 : Number(line.slice(series.length + 1));
-}
+const isReady = async (c: ConsumerProcess) => (await fetch(c.readyUrl).catch(() => null))?.status === 200;
 
 /**
- * Starts two consumer processes in one new group at the same time.
+ * Starts two consumer processes in one new group at the same time, and resolves once both consume
+ * at once (both `/ready`: joined the same generation, nobody rebalancing).
  *
  * The mock cluster's group coordinator answers a follower's SyncGroup that arrives after the
  * leader's with INVALID_REQUEST, which kafkajs does not survive; the consumer then starts a new
  * kafkajs consumer in-process (bounded restarts, runConsumer), which costs a full rebalance on the
- * mock (≈ 29 s). Should a process still give up, the pair is started again in a fresh group.
+ * mock (≈ 30 s: the crashed member's session must time out). A process is not ready meanwhile, even
+ * if it had joined an earlier generation alone. Should a process give up, the pair is started again
+ * in a fresh group.
  */
 async function startPair(): Promise<[ConsumerProcess, ConsumerProcess]> {
   const failures: string[] = [];
@@ -163,7 +163,19 @@ async function startPair(): Promise<[ConsumerProcess, ConsumerProcess]> {
     const group = `e2e-pair-${randomUUID()}`;
     const started = await Promise.allSettled([consumer(group), consumer(group)]);
     const up = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-    if (up.length === 2) return [up[0]!, up[1]!];
+    if (up.length === 2) {
+      const pair: [ConsumerProcess, ConsumerProcess] = [up[0]!, up[1]!];
+      const deadline = Date.now() + 120_000;
+      // Both ready at two polls 1 s apart: a rebalance that is about to start shows in between.
+      let steady = 0;
+      while (steady < 2 && Date.now() < deadline) {
+        const both = (await Promise.all(pair.map(isReady))).every(Boolean);
+        steady = both ? steady + 1 : 0;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      if (steady >= 2) return pair;
+      failures.push(`attempt ${attempt}: the pair never consumed at the same time`);
+    }
     failures.push(
       ...started.flatMap((s) => (s.status === 'rejected' ? [String(s.reason).slice(0, 500)] : [])),
     );
@@ -180,9 +192,12 @@ describe('two consumers in one group', () => {
     const [one, two] = await startPair();
     try {
       await join(member, roomId, [m1]);
-      const series =
-        'ws_gateway_events_total{event_type="games.event.bigger_dice.turn_changed",topic="games.events"}';
-      const before = [await metric(one, series), await metric(two, series)];
+      const turns = (c: ConsumerProcess) =>
+        consumerMetric(c, 'ws_gateway_events_total', {
+          topic: GAMES,
+          event_type: 'games.event.bigger_dice.turn_changed',
+        });
+      const before = [await turns(one), await turns(two)];
       const seqs = Array.from({ length: 40 }, (_, i) => i);
 
       const expected = await produceNumbered(roomId, seqs);
@@ -207,7 +222,7 @@ describe('two consumers in one group', () => {
       expect([...new Set(seqsAt(m1, roomId))].sort((x, y) => x - y)).toEqual(seqs);
       expectPartitionOrder(seqsAt(m1, roomId), expected);
       expect(seqsAt(o1, roomId)).toEqual([]);
-      const after = [await metric(one, series), await metric(two, series)];
+      const after = [await turns(one), await turns(two)];
       // Each consumer handled part of the room's events: the group split the partitions.
       expect(after[0]! - before[0]!).toBeGreaterThan(0);
       expect(after[1]! - before[1]!).toBeGreaterThan(0);
