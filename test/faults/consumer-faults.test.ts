@@ -432,6 +432,7 @@ describe('Kafka unreachable for the consumer (its broker stopped)', () => {
       expect(all.duplicated.filter((e) => e.offset! < (commits.get(e.partition) ?? 0))).toEqual([]);
       expect(alive(c)).toBe(true);
     } finally {
+      require('node:fs').writeFileSync('/tmp/kafka-consumer.log', c.output());
       if (kafkaMock.process.pid) process.kill(kafkaMock.process.pid, 'SIGCONT');
       await pop.close();
     }

@@ -1,7 +1,8 @@
 /**
- * The `ClientPusher` and `ConnectionCloser` contracts (lib/push/pusher.ts, lib/push/closer.ts),
- * one suite for every adapter: the in-memory fakes (test/unit/memory/pusher.test.ts) and the
- * Management API adapters — production and SDK pushers, the closer — against the Management API
+ * The `ClientPusher`, `ConnectionCloser` and `ConnectionProbe` contracts (lib/push/pusher.ts,
+ * closer.ts, connections.ts), one suite for every adapter: the in-memory fakes
+ * (test/unit/memory/pusher.test.ts) and the Management API adapters — production and SDK pushers,
+ * the closer, the probe — against the Management API
  * stand-in (test/integration/contracts/pusher.contract.test.ts). What a connection received is read
  * back through the harness: the fake's records, or the stand-in's.
  *
@@ -11,6 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import type { JsonObject } from '../../../lib/protocol/envelope';
 import type { ConnectionCloser } from '../../../lib/push/closer';
+import type { ConnectionProbe } from '../../../lib/push/connections';
 import {
   type ClientPusher,
   MAX_PAYLOAD_BYTES,
@@ -31,6 +33,8 @@ export interface PushHarness {
    */
   pusher(): ClientPusher;
   closer(): ConnectionCloser;
+  /** The sweeper's probe (GET / DELETE) on the same connections. */
+  probe(): ConnectionProbe;
   /** The frames a connection received, in order, parsed as JSON. */
   delivered(connectionId: string): Promise<JsonObject[]>;
   behave(connectionId: string, behaviour: ContractBehaviour): void;
@@ -237,6 +241,39 @@ export function closerContract(name: string, setup: () => Promise<PushHarness>):
 
       t.h.throttle(false);
       await expect(t.h.closer().close(id)).resolves.toBe('closed');
+    });
+  });
+}
+
+/** Declares the ConnectionProbe contract's cases for one adapter. */
+export function probeContract(name: string, setup: () => Promise<PushHarness>): void {
+  describe(`ConnectionProbe contract: ${name}`, () => {
+    const t = withHarness(setup);
+
+    it("reports an existing connection 'open' and a gone one 'gone'", async () => {
+      const [open, gone] = [newConnectionId(), newConnectionId()];
+      t.h.behave(gone, { kind: 'gone' });
+      const probe = t.h.probe();
+
+      expect([await probe.status(open), await probe.status(gone)]).toEqual(['open', 'gone']);
+    });
+
+    it("closes an open connection ('open'), which is gone from then on", async () => {
+      const id = newConnectionId();
+      const probe = t.h.probe();
+
+      expect(await probe.close(id)).toBe('open');
+      expect(await probe.status(id)).toBe('gone');
+      expect(await probe.close(id)).toBe('gone');
+      await expect(t.pusher().push(id, '{"type":"x"}')).resolves.toBe('gone');
+    });
+
+    it("cannot tell while the account is throttled: 'unknown'", async () => {
+      const id = newConnectionId();
+      t.h.throttle(true);
+      const probe = t.h.probe();
+
+      expect([await probe.status(id), await probe.close(id)]).toEqual(['unknown', 'unknown']);
     });
   });
 }

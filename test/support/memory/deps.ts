@@ -27,6 +27,7 @@ import { createMemoryCloser, type MemoryCloser } from './closer';
 import { createMemoryLifecycleStores, type MemoryLifecycleStores } from './lifecycle';
 import { createMemoryLivenessStore } from './liveness';
 import { createMemoryManagementApi, type MemoryManagementApi } from './management-api';
+import { createMemoryProbe, type MemoryProbe } from './probe';
 import { createMemoryPublisher, type MemoryPublisher } from './publisher';
 import { createMemoryPusher, type MemoryPusher } from './pusher';
 import { createMemorySessionStore, type MemorySessionStore } from './session-store';
@@ -42,7 +43,7 @@ export interface MemoryFakes {
   readonly clock: ManualClock;
   readonly store: MemorySessionStore;
   readonly lifecycle: MemoryLifecycleStores;
-  /** Over `store`'s state, for the sweeper (`SweeperDeps.liveness`). */
+  /** Over `store`'s state, for the sweeper (`SweeperDeps.liveness`, with `probe`). */
   readonly liveness: LivenessStore;
   readonly publisher: MemoryPublisher;
   /** The connections behind every endpoint: frames delivered, closes, gone / failing ones. */
@@ -50,6 +51,8 @@ export interface MemoryFakes {
   /** The pusher `pusherFor` returns (one for every endpoint, on `api`). */
   readonly pusher: MemoryPusher;
   readonly closer: MemoryCloser;
+  /** The sweeper's probe (`SweeperDeps.probe`), on `api`. */
+  readonly probe: MemoryProbe;
   /** Endpoints `pusherFor` / `closerFor` were asked for, in order of first use. */
   readonly endpoints: readonly string[];
   readonly welcome: MemoryWelcomeTrigger;
@@ -146,6 +149,7 @@ export function createMemoryGatewayDeps(options: MemoryGatewayOptions = {}): Mem
     api,
     pusher,
     closer,
+    probe: createMemoryProbe({ api }),
     endpoints,
     welcome,
     tokens,

@@ -24,6 +24,8 @@ export interface FaultOptions {
   readonly timeoutMs?: number;
   /** The error a hung call rejects with (default "Command timed out"). */
   readonly timeoutError?: () => Error;
+  /** Methods that are the test's own readings, not the port's: never failed. */
+  readonly skip?: readonly string[];
 }
 
 /**
@@ -32,14 +34,14 @@ export interface FaultOptions {
  */
 export function injectFaults<T extends object>(
   target: T,
-  { timeoutMs = 1000, timeoutError = () => new Error('Command timed out') }: FaultOptions = {},
+  { timeoutMs = 1000, timeoutError = () => new Error('Command timed out'), skip = [] }: FaultOptions = {},
 ): FaultControls {
   const modes = new Map<string, Mode>();
   let all: Mode | undefined;
   const record = target as Record<string, unknown>;
   for (const name of Object.keys(target)) {
     const fn = record[name];
-    if (typeof fn !== 'function') continue;
+    if (typeof fn !== 'function' || skip.includes(name)) continue;
     record[name] = (...args: unknown[]) => {
       const mode = modes.get(name) ?? all;
       if (!mode) return (fn as (...a: unknown[]) => unknown).apply(target, args);

@@ -1,10 +1,11 @@
 /**
- * The far side of the in-memory `ClientPusher` and `ConnectionCloser` (./pusher.ts, ./closer.ts):
+ * The far side of the in-memory `ClientPusher`, `ConnectionCloser` and `ConnectionProbe` (./pusher.ts,
+ * ./closer.ts, ./probe.ts):
  * API Gateway's connections, as the loopback stand-in of test/support/management-api.ts models
  * them, without HTTP. Each connection is open unless marked otherwise; it records the frames it
  * received and every request made to it, in order.
  *
- * Behaviours mirror the stand-in's: `gone` (410 to pushes and closes), `fail` (a status to the
+ * Behaviours mirror the stand-in's: `gone` (410 to everything), `fail` (a status to the
  * next `times` pushes, or all), `hang` (the next `times` pushes are never answered), and an account
  * throttle (429 to every request). A successful close makes the connection gone.
  *
@@ -27,9 +28,12 @@ export type ConnectionBehaviour =
   /** The next `times` pushes (default: all) are never answered: the pusher's timeout decides. */
   | { readonly kind: 'hang'; readonly times?: number };
 
+/** `POST` a frame, `GET` the connection's state (the sweeper's probe), `DELETE` it (close). */
+export type Method = 'POST' | 'GET' | 'DELETE';
+
 /** One request as the connection saw it. */
 export interface RecordedRequest {
-  readonly method: 'POST' | 'DELETE';
+  readonly method: Method;
   readonly connectionId: string;
   /** The HTTP status answered; `'hang'` when none ever was. */
   readonly status: number | 'hang';
@@ -57,7 +61,7 @@ export interface MemoryManagementApi {
   /** Forgets frames and requests (behaviours stay). */
   clear(): void;
   /** Decides the answer to one request and records it. For the fake adapters. */
-  answer(method: 'POST' | 'DELETE', connectionId: string, data?: string): number | 'hang';
+  answer(method: Method, connectionId: string, data?: string): number | 'hang';
 }
 
 interface State {
@@ -82,12 +86,13 @@ export function createMemoryManagementApi(): MemoryManagementApi {
       });
   };
 
-  const decide = (method: 'POST' | 'DELETE', connectionId: string): number | 'hang' => {
+  const decide = (method: Method, connectionId: string): number | 'hang' => {
     const state = states.get(connectionId);
     const b = state?.behaviour;
     if (b?.kind === 'gone') return 410;
     if (throttled) return 429;
     if (method === 'DELETE') return 204;
+    if (method === 'GET') return 200;
     if (state && (b?.kind === 'fail' || b?.kind === 'hang') && state.left > 0) {
       state.left--;
       return b.kind === 'hang' ? 'hang' : b.status;

@@ -85,8 +85,7 @@ export function createHarness(
         metrics: deps.metrics,
       }),
   };
-  // No probe: the Management API cannot tell, so staleness alone decides (lib/gateway/sweeper.ts).
-  const sweeperDeps: SweeperDeps = { ...deps, liveness: fakes.liveness, probe: null };
+  const sweeperDeps: SweeperDeps = { ...deps, liveness: fakes.liveness, probe: fakes.probe };
   return {
     config,
     deps,

@@ -8,6 +8,7 @@ import { cleanupConnection } from '../../../lib/gateway/cleanup';
 import { handleConnect } from '../../../lib/gateway/connect';
 import { completeDueDepartures } from '../../../lib/gateway/lifecycle';
 import { handleMessage } from '../../../lib/gateway/message';
+import { sweep } from '../../../lib/gateway/sweeper';
 import { deliverWelcome } from '../../../lib/gateway/welcome';
 import { createMemoryGatewayDeps, MEMORY_ENDPOINT } from '../../support/memory/deps';
 import { claimsFor } from '../../support/tokens';
@@ -103,5 +104,24 @@ describe('createMemoryGatewayDeps', () => {
     const deps = createMemoryGatewayDeps({ now: () => now });
     expect(deps.now()).toBe(now);
     expect(deps.store).toBe(deps.fakes.store);
+  });
+});
+
+describe('createMemoryGatewayDeps for the sweeper', () => {
+  it('sweeps a connection silent past WS_STALE_AFTER_SECS that the probe finds gone, on the clock', async () => {
+    const deps = createMemoryGatewayDeps({
+      env: { AUTH_ALLOW_UNVERIFIED: 'true', DISCONNECT_GRACE_SECS: '0' },
+    });
+    const { fakes } = deps;
+    await fakes.store.registerConnection('quiet=', { connectedAt: deps.now(), bound: null });
+    await fakes.store.registerConnection('busy=', { connectedAt: deps.now(), bound: null });
+    fakes.api.gone('quiet=');
+
+    fakes.clock.advance((deps.config.lifecycle.staleAfterSecs + 1) * 1000);
+    await fakes.store.gateMessage('busy=', { burst: 10, perSec: 1 });
+    const outcome = await sweep({ ...deps, liveness: fakes.liveness, probe: fakes.probe });
+
+    expect(outcome).toMatchObject({ scanned: 2, cleaned: 1 });
+    expect(await fakes.store.allConnections()).toEqual(['busy=']);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * The in-memory ClientPusher and ConnectionCloser: the shared contracts (as the Management API
+ * The in-memory ClientPusher, ConnectionCloser and ConnectionProbe: the shared contracts (as the Management API
  * adapters pass them against the stand-in), then what only the fakes offer — the records of the
  * connections' far side.
  */
@@ -8,10 +8,12 @@ import {
   CONTRACT_TIMEOUT_MS,
   closerContract,
   type PushHarness,
+  probeContract,
   pusherContract,
 } from '../../support/contracts/pusher.contract';
 import { createMemoryCloser } from '../../support/memory/closer';
 import { createMemoryManagementApi, type MemoryManagementApi } from '../../support/memory/management-api';
+import { createMemoryProbe } from '../../support/memory/probe';
 import { createMemoryPusher } from '../../support/memory/pusher';
 
 async function memoryHarness(): Promise<PushHarness> {
@@ -20,6 +22,7 @@ async function memoryHarness(): Promise<PushHarness> {
     pusher: () =>
       createMemoryPusher({ api, maxRetries: CONTRACT_MAX_RETRIES, timeoutMs: CONTRACT_TIMEOUT_MS }),
     closer: () => createMemoryCloser({ api }),
+    probe: () => createMemoryProbe({ api }),
     delivered: async (id) => api.delivered(id),
     behave: (id, behaviour) => api.behave(id, behaviour),
     throttle: (on) => api.throttle(on),
@@ -31,6 +34,7 @@ async function memoryHarness(): Promise<PushHarness> {
 
 pusherContract('in-memory pusher', memoryHarness);
 closerContract('in-memory closer', memoryHarness);
+probeContract('in-memory probe', memoryHarness);
 
 describe('in-memory Management API: what it records', () => {
   it('records every request with its answer, and frames only for the 2xx ones', async () => {
