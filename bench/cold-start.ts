@@ -1,8 +1,10 @@
 /**
  * Cold start of every Lambda handler, as deployed: each handler is bundled exactly as serverless.yml
  * bundles it (minified, tree-shaken, `@aws-sdk/*` left to the runtime), then, in a fresh Node
- * process per run, the bundle is loaded (`require`) and invoked once with a realistic event against
- * a local Redis, the Kafka mock and stand-ins for the Management and Lambda APIs. Reported beside a
+ * process per run, the bundle is loaded (`require`) and invoked once with the event a cold container
+ * really gets first (a valid token, a connection Redis knows) against a local Redis, the Kafka mock
+ * and stand-ins for the Management and Lambda APIs; a result that is not the handler's success
+ * stops the run. Cases run round robin, so a change of the machine's load hits all alike. Reported beside a
  * trivial handler bundle measured the same way, plus two variants that justify choices:
  * `connect` with source maps (`--enable-source-maps`), and loading `@aws-sdk/client-lambda` (the
  * SDK alternative to the hand-written welcome invoker).
@@ -10,13 +12,18 @@
  *   npx tsx bench/cold-start.ts [--runs=7]
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
+import jwt from 'jsonwebtoken';
+import { silentLogger } from '../lib/logger';
+import { createRedisClient, type RedisClient } from '../lib/redis';
+import { createSessionStore } from '../lib/store/session-store';
 import { startKafkaMock, startRedis } from '../scripts/dev-services';
 import { startSignedRequestRecorder } from '../test/support/aws-stand-ins';
+import { connectAs } from '../test/support/store';
 import { argReader } from './args';
 
 const run = promisify(execFile);
@@ -51,6 +58,24 @@ process.stderr.write('@@' + JSON.stringify({ load: t1 - t0, first: 0 }) + '\\n')
 interface Sample {
   readonly load: number;
   readonly first: number;
+  readonly result?: unknown;
+}
+
+interface Case {
+  readonly name: string;
+  readonly entry: string;
+  /** Prepares Redis for connection `id` (before the process starts) and returns the event. */
+  readonly event: (id: string) => Promise<unknown>;
+  /** The handler really did its work: a refusal or an error is not a cold start. */
+  readonly check: (result: unknown) => boolean;
+  readonly sourcemap?: boolean;
+}
+
+interface Row {
+  readonly name: string;
+  readonly load: number;
+  readonly first: number;
+  readonly bytes: number;
 }
 
 const median = (xs: number[]) => {
@@ -77,6 +102,7 @@ async function main(): Promise<void> {
   const kafka = await startKafkaMock();
   const api = await startSignedRequestRecorder(200);
   const lambdaApi = await startSignedRequestRecorder(202);
+  let seedRedis: RedisClient | undefined;
   try {
     const bundle = async (entry: string, name: string, sourcemap = false) => {
       const outfile = path.join(out, `${name}.js`);
@@ -114,10 +140,19 @@ async function main(): Promise<void> {
       LAMBDA_ENDPOINT: lambdaApi.endpoint,
       LOG_LEVEL: 'warn',
     };
-    const ws = (routeKey: string, body?: string) => ({
+    const prefix = `bench:cold:${Date.now()}:`;
+    env.REDIS_KEY_PREFIX = prefix;
+    seedRedis = createRedisClient({ url: redis.address, cluster: false, logger: silentLogger });
+    const store = createSessionStore({ redis: seedRedis, connectionTtlSecs: 3600, keyPrefix: prefix });
+    const userId = '4242';
+    const token = jwt.sign({ sub: userId, username: 'ada', roles: ['user'] }, env.JWT_SECRET!, {
+      algorithm: 'HS256',
+      expiresIn: 3600,
+    });
+    const ws = (routeKey: string, connectionId: string, extra: Record<string, unknown> = {}) => ({
       requestContext: {
         routeKey,
-        connectionId: `bench${Math.random().toString(36).slice(2)}=`,
+        connectionId,
         domainName: 'abc.execute-api.eu-west-1.amazonaws.com',
         stage: 'prod',
         requestId: 'r',
@@ -125,7 +160,7 @@ async function main(): Promise<void> {
       headers: {},
       queryStringParameters: null,
       isBase64Encoded: false,
-      ...(body === undefined ? {} : { body }),
+      ...extra,
     });
     const mskRecord = Buffer.from(
       JSON.stringify({
@@ -135,65 +170,127 @@ async function main(): Promise<void> {
         correlation_id: null,
         producer: 'bench',
         actor: { user_id: '0', username: 'system', roles: [] },
-        audience: { type: 'user', user_ids: ['999999'], room_id: null, game_id: null },
+        audience: { type: 'user', user_ids: [userId], room_id: null, game_id: null },
         payload: { type: 'turn_changed', room_id: 'r' },
       }),
     ).toString('base64');
-    const cases: Array<{ name: string; entry: string; event: () => unknown; sourcemap?: boolean }> = [
-      { name: 'trivial', entry: 'bench/handlers/trivial.ts', event: () => ws('$default', '{}') },
-      { name: 'connect', entry: 'handlers/connect.ts', event: () => ws('$connect') },
+    const ok200 = (r: unknown) => (r as { statusCode?: number }).statusCode === 200;
+    // Each case is the first invocation a cold container really sees: a valid token, a registered
+    // (and where it matters authenticated) connection prepared in Redis before the process starts.
+    const cases: Case[] = [
       {
-        name: 'default',
-        entry: 'handlers/default.ts',
-        event: () => ws('$default', '{"type":"system.heartbeat"}'),
+        name: 'trivial',
+        entry: 'bench/handlers/trivial.ts',
+        event: async (id) => ws('$default', id),
+        check: ok200,
       },
-      { name: 'disconnect', entry: 'handlers/disconnect.ts', event: () => ws('$disconnect') },
+      {
+        name: '$connect (query token)',
+        entry: 'handlers/connect.ts',
+        event: async (id) => ws('$connect', id, { queryStringParameters: { token } }),
+        check: ok200,
+      },
+      {
+        name: '$default system.authenticate',
+        entry: 'handlers/default.ts',
+        event: async (id) => {
+          await connectAs(store, id);
+          return ws('$default', id, { body: JSON.stringify({ type: 'system.authenticate', token }) });
+        },
+        check: (r) => ok200(r) && (r as { body: string }).body.includes('system.authenticated'),
+      },
+      {
+        name: '$default system.heartbeat',
+        entry: 'handlers/default.ts',
+        event: async (id) => {
+          await connectAs(store, id, userId);
+          return ws('$default', id, { body: '{"type":"system.heartbeat"}' });
+        },
+        check: (r) => ok200(r) && (r as { body: string }).body.includes('heartbeat_ack'),
+      },
+      {
+        name: '$disconnect',
+        entry: 'handlers/disconnect.ts',
+        event: async (id) => {
+          await connectAs(store, id, userId);
+          return ws('$disconnect', id);
+        },
+        check: ok200,
+      },
       {
         name: 'welcome',
         entry: 'handlers/welcome.ts',
-        event: () => ({ connectionId: 'bench=', endpoint: api.endpoint }),
+        event: async (id) => {
+          await connectAs(store, id);
+          return { connectionId: id, endpoint: api.endpoint };
+        },
+        check: (r) => (r as { result?: string }).result === 'sent',
       },
       {
-        name: 'events',
+        name: 'events (MSK, one push)',
         entry: 'handlers/events.ts',
-        event: () => ({
-          eventSource: 'aws:kafka',
-          records: {
-            'games.events-0': [{ topic: 'games.events', partition: 0, offset: 1, value: mskRecord }],
-          },
-        }),
+        event: async (id) => {
+          await connectAs(store, id, userId);
+          return {
+            eventSource: 'aws:kafka',
+            records: {
+              'games.events-0': [{ topic: 'games.events', partition: 0, offset: 1, value: mskRecord }],
+            },
+          };
+        },
+        check: (r) => (r as { records?: number }).records === 1,
       },
-      { name: 'health', entry: 'handlers/health.ts', event: () => ({ rawPath: '/health' }) },
       {
-        name: 'connect + source maps',
+        name: 'health /health',
+        entry: 'handlers/health.ts',
+        event: async () => ({ rawPath: '/health' }),
+        check: ok200,
+      },
+      {
+        name: 'health /ready',
+        entry: 'handlers/health.ts',
+        event: async () => ({ rawPath: '/ready' }),
+        check: ok200,
+      },
+      {
+        name: '$connect + source maps',
         entry: 'handlers/connect.ts',
-        event: () => ws('$connect'),
+        event: async (id) => ws('$connect', id, { queryStringParameters: { token } }),
+        check: ok200,
         sourcemap: true,
       },
     ];
 
-    const rows: Array<{ name: string; load: number; first: number; bytes: number }> = [];
+    const files = new Map<string, string>();
     for (const c of cases) {
-      const file = await bundle(c.entry, c.name.replace(/\W+/g, '-'), c.sourcemap);
-      const samples: Sample[] = [];
-      for (let i = 0; i < RUNS; i++) {
-        // Interleaved with the trivial baseline would be fairer still; runs are short, so sequential.
-        samples.push(
-          await probe(
-            PROBE,
-            [file, JSON.stringify(c.event())],
-            env,
-            c.sourcemap ? ['--enable-source-maps'] : [],
-          ),
-        );
-      }
-      rows.push({
-        name: c.name,
-        load: median(samples.map((s) => s.load)),
-        first: median(samples.map((s) => s.first)),
-        bytes: statSync(file).size,
-      });
+      const key = `${c.entry}${c.sourcemap ? '+map' : ''}`;
+      if (!files.has(key)) files.set(key, await bundle(c.entry, `${files.size}`, c.sourcemap));
     }
+    const samples = cases.map((): Sample[] => []);
+    const loads: number[] = [];
+    // Round robin: a change of the machine's load during the run hits every case alike.
+    for (let i = 0; i < RUNS; i++) {
+      loads.push(os.loadavg()[0] ?? Number.NaN);
+      for (const [k, c] of cases.entries()) {
+        const id = `bench${i}x${k}${Math.random().toString(36).slice(2)}=`;
+        const event = await c.event(id);
+        const sample = await probe(
+          PROBE,
+          [files.get(`${c.entry}${c.sourcemap ? '+map' : ''}`)!, JSON.stringify(event)],
+          env,
+          c.sourcemap ? ['--enable-source-maps'] : [],
+        );
+        if (!c.check(sample.result))
+          throw new Error(`${c.name}: unexpected result ${JSON.stringify(sample.result)}`);
+        samples[k]!.push(sample);
+      }
+    }
+    const rows: Row[] = cases.map((c, k) => ({
+      name: c.name,
+      load: median(samples[k]!.map((s) => s.load)),
+      first: median(samples[k]!.map((s) => s.first)),
+      bytes: statSync(files.get(`${c.entry}${c.sourcemap ? '+map' : ''}`)!).size,
+    }));
     const sdk: Sample[] = [];
     for (let i = 0; i < RUNS; i++) sdk.push(await probe(SDK_PROBE, [], env));
     rows.push({
@@ -204,23 +301,28 @@ async function main(): Promise<void> {
     });
 
     const base = rows[0]!;
-    const pad = (s: string, n: number) => s.padEnd(n);
-    const num = (n: number) => n.toFixed(1).padStart(7);
+    const ratio = (n: number, of: number) => (n === 0 ? '—' : (n / of).toFixed(0));
     console.log(
-      `\nCold start, median of ${RUNS} fresh processes each (Node ${process.versions.node}, load ${os.loadavg()[0]?.toFixed(1)})\n`,
+      `\nCold start, median of ${RUNS} fresh processes per case (Node ${process.versions.node}, ` +
+        `${os.cpus().length} CPUs, 1-min load average ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} during the runs)\n`,
     );
-    console.log(`${pad('handler', 40)}  load ms  ×trivial  first ms  ×trivial  bundle KB`);
+    console.log(
+      '| handler (first invocation) | load ms | × trivial | first invocation ms | × trivial | bundle KB |',
+    );
+    console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
     for (const r of rows) {
-      console.log(
-        `${pad(r.name, 40)}  ${num(r.load)}  ${(r.load / base.load).toFixed(1).padStart(8)}  ${num(r.first)}  ${(
-          r.first / base.first
-        )
-          .toFixed(1)
-          .padStart(8)}  ${(r.bytes / 1024).toFixed(0).padStart(9)}`,
-      );
+      const cells = [
+        r.name,
+        r.load.toFixed(1),
+        ratio(r.load, base.load),
+        r.first === 0 ? '—' : r.first.toFixed(1),
+        ratio(r.first, base.first),
+        r.bytes === 0 ? '—' : (r.bytes / 1024).toFixed(0),
+      ];
+      console.log(`| ${cells.join(' | ')} |`);
     }
-    writeFileSync(path.join(out, 'result.json'), JSON.stringify(rows));
   } finally {
+    await seedRedis?.quit();
     await api.stop();
     await lambdaApi.stop();
     await kafka.stop();
