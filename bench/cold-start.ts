@@ -144,11 +144,16 @@ async function main(): Promise<void> {
     env.REDIS_KEY_PREFIX = prefix;
     seedRedis = createRedisClient({ url: redis.address, cluster: false, logger: silentLogger });
     const store = createSessionStore({ redis: seedRedis, connectionTtlSecs: 3600, keyPrefix: prefix });
-    const userId = '4242';
-    const token = jwt.sign({ sub: userId, username: 'ada', roles: ['user'] }, env.JWT_SECRET!, {
-      algorithm: 'HS256',
-      expiresIn: 3600,
-    });
+    // A user per sample: the store caps connections per user.
+    let users = 4000;
+    const newUser = () => {
+      const userId = String(++users);
+      const token = jwt.sign({ sub: userId, username: 'ada', roles: ['user'] }, env.JWT_SECRET!, {
+        algorithm: 'HS256',
+        expiresIn: 3600,
+      });
+      return { userId, token };
+    };
     const ws = (routeKey: string, connectionId: string, extra: Record<string, unknown> = {}) => ({
       requestContext: {
         routeKey,
@@ -162,18 +167,19 @@ async function main(): Promise<void> {
       isBase64Encoded: false,
       ...extra,
     });
-    const mskRecord = Buffer.from(
-      JSON.stringify({
-        event_id: 'e1',
-        event_type: 'games.event.bigger_dice.turn_changed',
-        timestamp: new Date().toISOString(),
-        correlation_id: null,
-        producer: 'bench',
-        actor: { user_id: '0', username: 'system', roles: [] },
-        audience: { type: 'user', user_ids: [userId], room_id: null, game_id: null },
-        payload: { type: 'turn_changed', room_id: 'r' },
-      }),
-    ).toString('base64');
+    const mskRecord = (userId: string) =>
+      Buffer.from(
+        JSON.stringify({
+          event_id: 'e1',
+          event_type: 'games.event.bigger_dice.turn_changed',
+          timestamp: new Date().toISOString(),
+          correlation_id: null,
+          producer: 'bench',
+          actor: { user_id: '0', username: 'system', roles: [] },
+          audience: { type: 'user', user_ids: [userId], room_id: null, game_id: null },
+          payload: { type: 'turn_changed', room_id: 'r' },
+        }),
+      ).toString('base64');
     const ok200 = (r: unknown) => (r as { statusCode?: number }).statusCode === 200;
     // Each case is the first invocation a cold container really sees: a valid token, a registered
     // (and where it matters authenticated) connection prepared in Redis before the process starts.
@@ -187,7 +193,7 @@ async function main(): Promise<void> {
       {
         name: '$connect (query token)',
         entry: 'handlers/connect.ts',
-        event: async (id) => ws('$connect', id, { queryStringParameters: { token } }),
+        event: async (id) => ws('$connect', id, { queryStringParameters: { token: newUser().token } }),
         check: ok200,
       },
       {
@@ -195,6 +201,7 @@ async function main(): Promise<void> {
         entry: 'handlers/default.ts',
         event: async (id) => {
           await connectAs(store, id);
+          const { token } = newUser();
           return ws('$default', id, { body: JSON.stringify({ type: 'system.authenticate', token }) });
         },
         check: (r) => ok200(r) && (r as { body: string }).body.includes('system.authenticated'),
@@ -203,7 +210,7 @@ async function main(): Promise<void> {
         name: '$default system.heartbeat',
         entry: 'handlers/default.ts',
         event: async (id) => {
-          await connectAs(store, id, userId);
+          await connectAs(store, id, newUser().userId);
           return ws('$default', id, { body: '{"type":"system.heartbeat"}' });
         },
         check: (r) => ok200(r) && (r as { body: string }).body.includes('heartbeat_ack'),
@@ -212,7 +219,7 @@ async function main(): Promise<void> {
         name: '$disconnect',
         entry: 'handlers/disconnect.ts',
         event: async (id) => {
-          await connectAs(store, id, userId);
+          await connectAs(store, id, newUser().userId);
           return ws('$disconnect', id);
         },
         check: ok200,
@@ -230,11 +237,14 @@ async function main(): Promise<void> {
         name: 'events (MSK, one push)',
         entry: 'handlers/events.ts',
         event: async (id) => {
+          const { userId } = newUser();
           await connectAs(store, id, userId);
           return {
             eventSource: 'aws:kafka',
             records: {
-              'games.events-0': [{ topic: 'games.events', partition: 0, offset: 1, value: mskRecord }],
+              'games.events-0': [
+                { topic: 'games.events', partition: 0, offset: 1, value: mskRecord(userId) },
+              ],
             },
           };
         },
@@ -255,7 +265,7 @@ async function main(): Promise<void> {
       {
         name: '$connect + source maps',
         entry: 'handlers/connect.ts',
-        event: async (id) => ws('$connect', id, { queryStringParameters: { token } }),
+        event: async (id) => ws('$connect', id, { queryStringParameters: { token: newUser().token } }),
         check: ok200,
         sourcemap: true,
       },
