@@ -1,3 +1,4 @@
+import '../lib/kafka/preload';
 import middy from '@middy/core';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { handleMessage } from '../lib/gateway/message';
