@@ -9,7 +9,11 @@
  * `connect` with source maps (`--enable-source-maps`), and loading `@aws-sdk/client-lambda` (the
  * SDK alternative to the hand-written welcome invoker).
  *
- *   npx tsx bench/cold-start.ts [--runs=7]
+ *   npx tsx bench/cold-start.ts [--runs=7] [--only=<regexp of case names>] [--baseline=<checkout>]
+ *
+ * `--baseline` bundles the same handlers from another checkout (e.g. `git worktree add /tmp/before
+ * main` plus its `npm ci`) and runs them in the same rounds, so a before/after comparison sees the
+ * same machine load.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -30,34 +34,60 @@ const run = promisify(execFile);
 const root = path.resolve(__dirname, '..');
 const args = argReader(process.argv.slice(2));
 const RUNS = args.int('runs', 7);
+/** Another checkout (with its node_modules) bundled and run in the same rounds: before / after. */
+const BASELINE = args.raw('baseline');
+/** Only the cases whose name matches (the trivial baseline always runs). */
+const ONLY = args.has('only') ? new RegExp(args.raw('only')!) : undefined;
 
 /** Loads `file`, invokes its handler once with `event`, prints the two durations (ms). */
 const PROBE = `
 const [file, eventJson] = process.argv.slice(1);
+const c0 = process.cpuUsage();
 const t0 = performance.now();
 const { handler } = require(file);
 const t1 = performance.now();
+const c1 = process.cpuUsage();
 const context = { awsRequestId: 'bench', functionName: 'ws-gateway-bench', functionVersion: '$LATEST',
   invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:ws-gateway-bench', memoryLimitInMB: '512',
   logGroupName: 'g', logStreamName: 's', getRemainingTimeInMillis: () => 60000 };
 Promise.resolve(handler(JSON.parse(eventJson), context)).then((result) => {
   const t2 = performance.now();
-  process.stderr.write('@@' + JSON.stringify({ load: t1 - t0, first: t2 - t1, result }) + '\\n');
+  const c2 = process.cpuUsage();
+  const cpu = (a, b) => (b.user - a.user + b.system - a.system) / 1000;
+  process.stderr.write('@@' + JSON.stringify({ load: t1 - t0, first: t2 - t1, loadCpu: cpu(c0, c1), firstCpu: cpu(c1, c2), result }) + '\\n');
   process.exit(0);
 }, (err) => { process.stderr.write('@@' + JSON.stringify({ error: String(err) }) + '\\n'); process.exit(1); });
 `;
 
 const SDK_PROBE = `
+const c0 = process.cpuUsage();
 const t0 = performance.now();
 const { LambdaClient } = require('@aws-sdk/client-lambda');
 new LambdaClient({ region: 'eu-west-1' });
 const t1 = performance.now();
-process.stderr.write('@@' + JSON.stringify({ load: t1 - t0, first: 0 }) + '\\n');
+const c1 = process.cpuUsage(c0);
+process.stderr.write('@@' + JSON.stringify({ load: t1 - t0, first: 0, loadCpu: (c1.user + c1.system) / 1000, firstCpu: 0 }) + '\\n');
 `;
+
+/** Loads the bundle `file` (one library) and reports the time: what that library alone costs. */
+const LIBRARY_PROBE = `
+const c0 = process.cpuUsage();
+const t0 = performance.now();
+require(process.argv[1]);
+const t1 = performance.now();
+const c1 = process.cpuUsage(c0);
+process.stderr.write('@@' + JSON.stringify({ load: t1 - t0, first: 0, loadCpu: (c1.user + c1.system) / 1000, firstCpu: 0 }) + '\\n');
+`;
+
+/** Libraries whose load is reported alone, bundled like the functions: the floor of a bundle's load. */
+const LIBRARIES = ['ioredis', 'kafkajs', 'jsonwebtoken'] as const;
 
 interface Sample {
   readonly load: number;
   readonly first: number;
+  /** CPU time (user + system, all threads) of the same spans: less sensitive to the machine's load. */
+  readonly loadCpu: number;
+  readonly firstCpu: number;
   readonly result?: unknown;
 }
 
@@ -69,12 +99,16 @@ interface Case {
   /** The handler really did its work: a refusal or an error is not a cold start. */
   readonly check: (result: unknown) => boolean;
   readonly sourcemap?: boolean;
+  /** The checkout the handler is bundled from (default this one; `--baseline` adds others). */
+  readonly root?: string;
 }
 
 interface Row {
   readonly name: string;
   readonly load: number;
   readonly first: number;
+  readonly loadCpu: number;
+  readonly firstCpu: number;
   readonly bytes: number;
 }
 
@@ -104,11 +138,11 @@ async function main(): Promise<void> {
   const lambdaApi = await startSignedRequestRecorder(202);
   let seedRedis: RedisClient | undefined;
   try {
-    const bundle = async (entry: string, name: string, sourcemap = false) => {
+    const bundle = async (from: string, entry: string, name: string, sourcemap = false) => {
       const outfile = path.join(out, `${name}.js`);
       // The options of serverless.yml's custom.esbuild.
       await build({
-        entryPoints: [path.join(root, entry)],
+        entryPoints: [path.join(from, entry)],
         bundle: true,
         minify: true,
         keepNames: true,
@@ -271,44 +305,82 @@ async function main(): Promise<void> {
       },
     ];
 
+    const selected = cases.filter((c, k) => k === 0 || !ONLY || ONLY.test(c.name));
+    const all: Array<Case & { readonly label: string }> = selected.flatMap((c, k) => [
+      { ...c, label: c.name },
+      ...(BASELINE && k > 0 ? [{ ...c, label: `${c.name} [baseline]`, root: path.resolve(BASELINE) }] : []),
+    ]);
+    const fileKey = (c: Case) => `${c.root ?? root}:${c.entry}${c.sourcemap ? '+map' : ''}`;
     const files = new Map<string, string>();
-    for (const c of cases) {
-      const key = `${c.entry}${c.sourcemap ? '+map' : ''}`;
-      if (!files.has(key)) files.set(key, await bundle(c.entry, `${files.size}`, c.sourcemap));
+    for (const c of all) {
+      const key = fileKey(c);
+      if (!files.has(key))
+        files.set(key, await bundle(c.root ?? root, c.entry, `${files.size}`, c.sourcemap));
     }
-    const samples = cases.map((): Sample[] => []);
+    const samples = all.map((): Sample[] => []);
     const loads: number[] = [];
     // Round robin: a change of the machine's load during the run hits every case alike.
     for (let i = 0; i < RUNS; i++) {
       loads.push(os.loadavg()[0] ?? Number.NaN);
-      for (const [k, c] of cases.entries()) {
+      for (const [k, c] of all.entries()) {
         const id = `bench${i}x${k}${Math.random().toString(36).slice(2)}=`;
         const event = await c.event(id);
         const sample = await probe(
           PROBE,
-          [files.get(`${c.entry}${c.sourcemap ? '+map' : ''}`)!, JSON.stringify(event)],
-          env,
+          [files.get(fileKey(c))!, JSON.stringify(event)],
+          { ...env, NODE_PATH: path.join(c.root ?? root, 'node_modules') },
           c.sourcemap ? ['--enable-source-maps'] : [],
         );
         if (!c.check(sample.result))
-          throw new Error(`${c.name}: unexpected result ${JSON.stringify(sample.result)}`);
+          throw new Error(`${c.label}: unexpected result ${JSON.stringify(sample.result)}`);
         samples[k]!.push(sample);
       }
     }
-    const rows: Row[] = cases.map((c, k) => ({
-      name: c.name,
+    const rows: Row[] = all.map((c, k) => ({
+      name: c.label,
       load: median(samples[k]!.map((s) => s.load)),
       first: median(samples[k]!.map((s) => s.first)),
-      bytes: statSync(files.get(`${c.entry}${c.sourcemap ? '+map' : ''}`)!).size,
+      loadCpu: median(samples[k]!.map((s) => s.loadCpu)),
+      firstCpu: median(samples[k]!.map((s) => s.firstCpu)),
+      bytes: statSync(files.get(fileKey(c))!).size,
     }));
-    const sdk: Sample[] = [];
-    for (let i = 0; i < RUNS; i++) sdk.push(await probe(SDK_PROBE, [], env));
-    rows.push({
-      name: '@aws-sdk/client-lambda (load + client)',
-      load: median(sdk.map((s) => s.load)),
-      first: 0,
-      bytes: 0,
-    });
+    if (!ONLY) {
+      for (const lib of LIBRARIES) {
+        const outfile = path.join(out, `lib-${lib}.js`);
+        await build({
+          stdin: { contents: `module.exports = require('${lib}');`, resolveDir: root, loader: 'js' },
+          bundle: true,
+          minify: true,
+          keepNames: true,
+          mainFields: ['module', 'main'],
+          target: 'node24',
+          platform: 'node',
+          format: 'cjs',
+          outfile,
+          logLevel: 'error',
+        });
+        const alone: Sample[] = [];
+        for (let i = 0; i < RUNS; i++) alone.push(await probe(LIBRARY_PROBE, [outfile], env));
+        rows.push({
+          name: `${lib} alone (bundled, load only)`,
+          load: median(alone.map((s) => s.load)),
+          first: 0,
+          loadCpu: median(alone.map((s) => s.loadCpu)),
+          firstCpu: 0,
+          bytes: statSync(outfile).size,
+        });
+      }
+      const sdk: Sample[] = [];
+      for (let i = 0; i < RUNS; i++) sdk.push(await probe(SDK_PROBE, [], env));
+      rows.push({
+        name: '@aws-sdk/client-lambda (load + client)',
+        load: median(sdk.map((s) => s.load)),
+        first: 0,
+        loadCpu: median(sdk.map((s) => s.loadCpu)),
+        firstCpu: 0,
+        bytes: 0,
+      });
+    }
 
     const base = rows[0]!;
     const ratio = (n: number, of: number) => (n === 0 ? '—' : (n / of).toFixed(0));
@@ -317,15 +389,17 @@ async function main(): Promise<void> {
         `${os.cpus().length} CPUs, 1-min load average ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} during the runs)\n`,
     );
     console.log(
-      '| handler (first invocation) | load ms | × trivial | first invocation ms | × trivial | bundle KB |',
+      '| handler (first invocation) | load ms | CPU ms | × trivial | first invocation ms | CPU ms | × trivial | bundle KB |',
     );
-    console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const r of rows) {
       const cells = [
         r.name,
         r.load.toFixed(1),
+        r.loadCpu.toFixed(0),
         ratio(r.load, base.load),
         r.first === 0 ? '—' : r.first.toFixed(1),
+        r.first === 0 ? '—' : r.firstCpu.toFixed(0),
         ratio(r.first, base.first),
         r.bytes === 0 ? '—' : (r.bytes / 1024).toFixed(0),
       ];
