@@ -16,11 +16,11 @@
  * same machine load.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { build } from 'esbuild';
+import { build, type Plugin } from 'esbuild';
 import jwt from 'jsonwebtoken';
 import { silentLogger } from '../lib/logger';
 import { createRedisClient, type RedisClient } from '../lib/redis';
@@ -118,13 +118,20 @@ const median = (xs: number[]) => {
 };
 
 async function probe(script: string, argv: string[], env: NodeJS.ProcessEnv, extraNodeArgs: string[] = []) {
-  const { stderr } = await run(process.execPath, [...extraNodeArgs, '-e', script, ...argv], {
+  const { stdout, stderr } = await run(process.execPath, [...extraNodeArgs, '-e', script, ...argv], {
     env,
     timeout: 60_000,
     maxBuffer: 16 * 1024 * 1024,
-  }).catch((err: { stderr?: string }) => ({ stderr: err.stderr ?? String(err) }));
+  }).catch((err: { stdout?: string; stderr?: string }) => ({
+    stdout: err.stdout ?? '',
+    stderr: err.stderr ?? String(err),
+  }));
   const line = stderr.split('\n').find((l) => l.startsWith('@@'));
   if (!line) throw new Error(`probe printed nothing:\n${stderr.slice(-2000)}`);
+  // LOG_LEVEL=warn: a warning or an error (a publish that failed behind a successful reply, say)
+  // means the handler did not do all its work.
+  const complaint = `${stdout}\n${stderr}`.split('\n').find((l) => /"level":"(WARN|ERROR)"/.test(l));
+  if (complaint) throw new Error(`the handler logged: ${complaint.slice(0, 2000)}`);
   const parsed = JSON.parse(line.slice(2)) as Sample & { error?: string };
   if (parsed.error) throw new Error(parsed.error);
   return parsed;
@@ -138,10 +145,17 @@ async function main(): Promise<void> {
   const lambdaApi = await startSignedRequestRecorder(202);
   let seedRedis: RedisClient | undefined;
   try {
+    const checkouts: string[] = [];
     const bundle = async (from: string, entry: string, name: string, sourcemap = false) => {
-      const outfile = path.join(out, `${name}.js`);
+      // One folder per checkout: the files its plugins write beside the handlers are its own.
+      if (!checkouts.includes(from)) checkouts.push(from);
+      const outfile = path.join(out, String(checkouts.indexOf(from)), `${name}.js`);
+      // serverless.yml's custom.esbuild.plugins (a checkout from before it had none).
+      const pluginsFile = path.join(from, 'deploy', 'esbuild-plugins.js');
+      const plugins = existsSync(pluginsFile) ? (require(pluginsFile) as Plugin[]) : [];
       // The options of serverless.yml's custom.esbuild.
       await build({
+        plugins,
         entryPoints: [path.join(from, entry)],
         bundle: true,
         minify: true,
@@ -404,6 +418,15 @@ async function main(): Promise<void> {
         r.bytes === 0 ? '—' : (r.bytes / 1024).toFixed(0),
       ];
       console.log(`| ${cells.join(' | ')} |`);
+    }
+    for (const [i, from] of checkouts.entries()) {
+      const dir = path.join(out, String(i));
+      const beside = readdirSync(dir).filter((f) => !/^\d+\.js(\.map)?$/.test(f));
+      if (beside.length === 0) continue;
+      const sizes = beside.map((f) => `${f} ${(statSync(path.join(dir, f)).size / 1024).toFixed(0)} KB`);
+      console.log(
+        `\nBeside the handlers of ${from === root ? 'this checkout' : from} (loaded on first use): ${sizes.join(', ')}`,
+      );
     }
   } finally {
     await seedRedis?.quit();

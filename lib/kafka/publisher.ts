@@ -48,11 +48,10 @@ export function createKafkaPublisher({
   const ready = (): Promise<Producer> => {
     if (producer) return Promise.resolve(producer);
     connecting ??= (async () => {
-      // kafkajs is imported here, not at the top, so that bundling this module does not load it.
-      const [{ Partitioners }, client] = await Promise.all([
-        import('kafkajs'),
-        typeof kafka === 'function' ? kafka() : kafka,
-      ]);
+      const client = typeof kafka === 'function' ? await kafka() : kafka;
+      // Required here, not imported at the top, so that bundling this module does not load kafkajs
+      // (in the Lambda bundles it is a file beside the handler: deploy/esbuild-plugins.js).
+      const { Partitioners } = require('kafkajs') as typeof import('kafkajs');
       const p = client.producer({
         // Same key → same partition as the Java/librdkafka default (murmur2), like the old gateway.
         createPartitioner: Partitioners.DefaultPartitioner,
