@@ -2,7 +2,8 @@
  * Fan-out at scale: game traffic during a broadcast storm, today's pusher against the fan-out
  * scheduler (budget + priorities), on the same Management API stand-in in the same run.
  *
- *   npx tsx bench/fanout.ts [--connections=5000] [--seconds=20] [--budget=2000] [--rounds=1]
+ *   npx tsx bench/fanout.ts [--connections=5000] [--seconds=20] [--budget=2000] [--rounds=3]
+ *                           [--variants=today,fanout] [--api-latency-ms=10] [--api-jitter-ms=3]
  *
  * The stand-in (test/support/management-api.ts, in a child process) throttles like an account:
  * 2,500 requests/s, burst 1,250 (API Gateway's 10,000 / 5,000 scaled to this machine), 10 ± 3 ms
@@ -12,9 +13,16 @@
  *            pipeline does without a scheduler
  *   fanout   `createFanout` with the Redis budget (`--budget` rps, burst 500), game events at
  *            `game` priority, broadcasts at `broadcast` priority
- * This drives the pusher layer directly (no Kafka): latency is submit → successful push.
+ *   fanout-noreserve  the same without the tokens and slots reserved for `game` (opt-in variant,
+ *            for measuring the reserve: `--variants=today,fanout,fanout-noreserve`)
+ * This drives the pusher layer directly (no Kafka): latency is submit → successful push. Where a
+ * game frame's time goes is split into its wait in the benchmark process before its request starts
+ * (tokens, a free socket, the event loop) and the request's round trip; the event loop's delay
+ * (`monitorEventLoopDelay`) and the load average are reported beside them.
  * Bounded: loopback only, a fixed schedule, a drain cap of 60 s per variant.
  */
+import os from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { silentLogger } from '../lib/logger';
 import { createPushBudget } from '../lib/push/budget';
 import { type ClientPusher, createManagementApiPusher, type PushResult, pushMany } from '../lib/push/pusher';
@@ -24,7 +32,7 @@ import { startManagementApiProcess } from '../test/support/management-api-proces
 import { startRedis } from '../test/support/services';
 import { argReader } from './args';
 
-type Variant = 'today' | 'fanout';
+type Variant = 'today' | 'fanout' | 'fanout-noreserve';
 const credentials = () => ({ accessKeyId: 'local', secretAccessKey: 'local' });
 
 interface Result {
@@ -37,6 +45,15 @@ interface Result {
   broadcastDelivered: number;
   broadcastExpected: number;
   lastBroadcastMs: number;
+  /** Game frames: submit → request start, and the request's round trip (p99, ms). */
+  gameWaitP99: number;
+  /** The same, after the connection's own earlier frame settled: tokens, sockets, event loop. */
+  gameOwnWaitP99: number;
+  gameRttP99: number;
+  /** The benchmark process's event-loop delay, p99 ms. */
+  loopP99: number;
+  /** 1-minute load average at the end of the round. */
+  load: number;
 }
 
 const pct = (xs: number[], p: number) => {
@@ -46,38 +63,70 @@ const pct = (xs: number[], p: number) => {
 
 async function run(
   variant: Variant,
-  opts: { connections: number; seconds: number; budget: number },
+  opts: { connections: number; seconds: number; budget: number; latencyMs: number; jitterMs: number },
   redisUrl: string,
 ): Promise<Result> {
   const api = await startManagementApiProcess({
     rate: 2500,
     burst: 1250,
-    latencyMs: 10,
-    jitterMs: 3,
+    latencyMs: opts.latencyMs,
+    jitterMs: opts.jitterMs,
     recordBodies: false,
+  });
+  // Game frames by their (unique) body: when they were submitted, and their requests' timings.
+  const submittedAt = new Map<string, number>();
+  const gameWait: number[] = [];
+  const gameOwnWait: number[] = [];
+  const gameRtt: number[] = [];
+  /** Per connection, when its last request settled. */
+  const settledAt = new Map<string, number>();
+  const timed = (inner: ClientPusher): ClientPusher => ({
+    push(id, data) {
+      const at = typeof data === 'string' ? submittedAt.get(data) : undefined;
+      const start = performance.now();
+      const p = inner.push(id, data);
+      const settled = () => {
+        const t = performance.now();
+        settledAt.set(id, t);
+        if (at !== undefined) gameRtt.push(t - start);
+      };
+      p.then(settled, settled);
+      if (at !== undefined) {
+        gameWait.push(start - at);
+        // Not counting the wait for the connection's own earlier frame (order is kept per connection).
+        gameOwnWait.push(start - Math.max(at, settledAt.get(id) ?? 0));
+      }
+      return p;
+    },
+    close: () => inner.close(),
   });
   const redis = createRedisClient({ url: redisUrl, cluster: false, logger: silentLogger });
   const all = Array.from({ length: opts.connections }, (_, i) => `c${i}`);
   let pusher: ClientPusher | undefined;
   let fanout: Fanout | undefined;
   if (variant === 'today') {
-    pusher = createManagementApiPusher({
-      endpoint: api.endpoint,
-      region: 'us-east-1',
-      logger: silentLogger,
-      maxRetries: 3,
-      maxSockets: 64,
-      credentials,
-    });
+    pusher = timed(
+      createManagementApiPusher({
+        endpoint: api.endpoint,
+        region: 'us-east-1',
+        logger: silentLogger,
+        maxRetries: 3,
+        maxSockets: 64,
+        credentials,
+      }),
+    );
   } else {
-    const single = createManagementApiPusher({
-      endpoint: api.endpoint,
-      region: 'us-east-1',
-      logger: silentLogger,
-      maxRetries: 0,
-      maxSockets: 64,
-      credentials,
-    });
+    const single = timed(
+      createManagementApiPusher({
+        endpoint: api.endpoint,
+        region: 'us-east-1',
+        logger: silentLogger,
+        maxRetries: 0,
+        suspendUnansweredMs: 0,
+        maxSockets: 64,
+        credentials,
+      }),
+    );
     const budget = createPushBudget({
       redis,
       key: `bench:fanout:${Date.now()}`,
@@ -92,6 +141,7 @@ async function run(
       maxRetries: 3,
       slowClientMs: 30_000,
       tokenBatch: Math.ceil(opts.budget / 20),
+      ...(variant === 'fanout-noreserve' ? { reservedTokens: 0, reservedInFlight: 0 } : {}),
       logger: silentLogger,
     });
   }
@@ -108,6 +158,8 @@ async function run(
   let broadcastDelivered = 0;
   let lastBroadcastMs = 0;
   const pending: Promise<void>[] = [];
+  const loop = monitorEventLoopDelay({ resolution: 5 });
+  loop.enable();
   const t0 = performance.now();
   const end = t0 + opts.seconds * 1000;
   let nextGame = t0;
@@ -134,12 +186,10 @@ async function run(
       nextGame += 5; // 200 events/s, 2 recipients each
       const room = Math.floor(Math.random() * 100);
       const submitted = performance.now();
+      const frame = JSON.stringify({ type: 'games.event.turn_changed', n: n++ });
+      submittedAt.set(frame, submitted);
       pending.push(
-        send(
-          [`c${room * 2}`, `c${room * 2 + 1}`],
-          JSON.stringify({ type: 'games.event.turn_changed', n: n++ }),
-          'game',
-        ).then((r) => {
+        send([`c${room * 2}`, `c${room * 2 + 1}`], frame, 'game').then((r) => {
           for (const v of r.values()) {
             if (v === 'ok') {
               okCount++;
@@ -153,6 +203,7 @@ async function run(
   }
   await Promise.race([Promise.all(pending), new Promise((r) => setTimeout(r, 60_000))]);
   const elapsed = (performance.now() - t0) / 1000;
+  loop.disable();
   const stats = await api.stats();
   await fanout?.close(1000);
   await pusher?.close();
@@ -168,25 +219,31 @@ async function run(
     broadcastDelivered,
     broadcastExpected: Math.ceil(opts.seconds / 2) * opts.connections,
     lastBroadcastMs,
+    gameWaitP99: pct(gameWait, 99),
+    gameOwnWaitP99: pct(gameOwnWait, 99),
+    gameRttP99: pct(gameRtt, 99),
+    loopP99: loop.percentile(99) / 1e6,
+    load: os.loadavg()[0]!,
   };
 }
 
 async function main(): Promise<void> {
-  const { int } = argReader(process.argv.slice(2));
+  const { int, raw } = argReader(process.argv.slice(2));
   const opts = {
     connections: int('connections', 5000),
     seconds: int('seconds', 20),
     budget: int('budget', 2000),
+    latencyMs: int('api-latency-ms', 10),
+    jitterMs: int('api-jitter-ms', 3),
   };
-  const rounds = int('rounds', 1);
+  const rounds = int('rounds', 3);
+  const variants = (raw('variants') ?? 'today,fanout').split(',') as Variant[];
+  const loadAtStart = os.loadavg()[0]!;
   const redis = await startRedis();
   try {
-    const results = new Map<Variant, Result[]>([
-      ['today', []],
-      ['fanout', []],
-    ]);
+    const results = new Map<Variant, Result[]>(variants.map((v) => [v, []]));
     for (let r = 0; r < rounds; r++) {
-      for (const v of r % 2 === 0 ? (['today', 'fanout'] as const) : (['fanout', 'today'] as const)) {
+      for (const v of r % 2 === 0 ? variants : [...variants].reverse()) {
         const res = await run(v, opts, redis.address);
         results.get(v)!.push(res);
         process.stderr.write(`round ${r + 1} ${v}: ${JSON.stringify(res)}\n`);
@@ -198,19 +255,42 @@ async function main(): Promise<void> {
         50,
       );
     const f = (x: number) => Math.round(x).toLocaleString('en-US');
+    const f1 = (x: number) => x.toFixed(1);
+    const row = (label: string, cell: (v: Variant) => string, ratio?: keyof Result) => {
+      const cells = variants.map(cell);
+      const r =
+        ratio && variants.includes('today') && variants.includes('fanout')
+          ? (med('fanout', ratio) / med('today', ratio)).toFixed(2)
+          : '';
+      return `| ${label} | ${cells.join(' | ')} | ${r} |`;
+    };
     const lines = [
-      `fan-out: ${opts.connections} connections, budget ${opts.budget}/s, account 2,500/s burst 1,250, ${opts.seconds} s storm, ${rounds} round(s), node ${process.version}`,
+      `fan-out: ${opts.connections} connections, budget ${opts.budget}/s, account 2,500/s burst 1,250, stand-in ${opts.latencyMs} ± ${opts.jitterMs} ms, ${opts.seconds} s storm, median of ${rounds} round(s), node ${process.version}, load average ${loadAtStart.toFixed(1)} at start, ${os.loadavg()[0]!.toFixed(1)} at end`,
       '',
-      '| | today | fanout | fanout / today |',
-      '|---|---:|---:|---:|',
-      `| game p50 ms | ${f(med('today', 'gameP50'))} | ${f(med('fanout', 'gameP50'))} | ${(med('fanout', 'gameP50') / med('today', 'gameP50')).toFixed(2)} |`,
-      `| game p99 ms | ${f(med('today', 'gameP99'))} | ${f(med('fanout', 'gameP99'))} | ${(med('fanout', 'gameP99') / med('today', 'gameP99')).toFixed(2)} |`,
-      `| game pushes failed | ${f(med('today', 'gameFailed'))} | ${f(med('fanout', 'gameFailed'))} | |`,
-      `| requests | ${f(med('today', 'requests'))} | ${f(med('fanout', 'requests'))} | |`,
-      `| 429s (% of requests) | ${f(med('today', 'throttled'))} (${((med('today', 'throttled') / med('today', 'requests')) * 100).toFixed(1)} %) | ${f(med('fanout', 'throttled'))} (${((med('fanout', 'throttled') / med('fanout', 'requests')) * 100).toFixed(2)} %) | |`,
-      `| successful pushes/s | ${f(med('today', 'okPerSec'))} | ${f(med('fanout', 'okPerSec'))} | |`,
-      `| broadcast frames delivered / expected | ${f(med('today', 'broadcastDelivered'))} / ${f(med('today', 'broadcastExpected'))} | ${f(med('fanout', 'broadcastDelivered'))} / ${f(med('fanout', 'broadcastExpected'))} | |`,
-      `| slowest broadcast, start → last recipient, ms | ${f(med('today', 'lastBroadcastMs'))} | ${f(med('fanout', 'lastBroadcastMs'))} | |`,
+      `| | ${variants.join(' | ')} | fanout / today |`,
+      `|---|${variants.map(() => '---:|').join('')}---:|`,
+      row('game p50 ms', (v) => f(med(v, 'gameP50')), 'gameP50'),
+      row('game p99 ms', (v) => f(med(v, 'gameP99')), 'gameP99'),
+      row('game p99: wait before its request, ms', (v) => f(med(v, 'gameWaitP99'))),
+      row("… of which after the connection's own earlier frame settled, ms", (v) =>
+        f(med(v, 'gameOwnWaitP99')),
+      ),
+      row('game p99: request round trip, ms', (v) => f(med(v, 'gameRttP99'))),
+      row('event-loop delay p99, ms', (v) => f1(med(v, 'loopP99'))),
+      row('game pushes failed', (v) => f(med(v, 'gameFailed'))),
+      row('requests', (v) => f(med(v, 'requests'))),
+      row(
+        '429s (% of requests)',
+        (v) =>
+          `${f(med(v, 'throttled'))} (${((med(v, 'throttled') / med(v, 'requests')) * 100).toFixed(2)} %)`,
+      ),
+      row('successful pushes/s', (v) => f(med(v, 'okPerSec'))),
+      row(
+        'broadcast frames delivered / expected',
+        (v) => `${f(med(v, 'broadcastDelivered'))} / ${f(med(v, 'broadcastExpected'))}`,
+      ),
+      row('slowest broadcast, start → last recipient, ms', (v) => f(med(v, 'lastBroadcastMs'))),
+      row('load average (1 min) at the end of the round', (v) => f1(med(v, 'load'))),
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {

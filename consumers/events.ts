@@ -88,6 +88,10 @@ async function main(): Promise<void> {
       onReady: () => {
         ready = true;
       },
+      // Not consuming while the group rebalances or a crashed consumer is restarted in-process.
+      onNotReady: () => {
+        ready = false;
+      },
     });
   } finally {
     sweeperStop.abort();

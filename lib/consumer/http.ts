@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { MetricsRegistry } from '../metrics';
 
-/** `/metrics` (Prometheus text), `/health` (liveness) and `/ready` (joined its group) for the consumer. */
+/** `/metrics` (Prometheus text), `/health` (liveness) and `/ready` (joined its group, not rebalancing) for the consumer. */
 export function startMetricsServer(opts: {
   port: number;
   host?: string;

@@ -14,8 +14,13 @@ export interface ConsumerOptions {
   readonly metrics: Metrics;
   /** Aborting it stops the consumer cleanly: stop fetching, finish in-flight records, commit, disconnect. */
   readonly signal: AbortSignal;
-  /** Called once the consumer has joined its group (readiness). */
+  /** Called each time the consumer has joined its group and got its partitions (readiness). */
   readonly onReady?: () => void;
+  /**
+   * Called when it stops consuming for a while: the group rebalances, or the consumer crashed and
+   * is being restarted. `onReady` follows once it has joined again.
+   */
+  readonly onNotReady?: () => void;
   readonly topics?: readonly string[];
   /** Records of one partition in flight at once (see `deliverInOrder`). Default {@link RECORDS_IN_FLIGHT}. */
   readonly recordsInFlight?: number;
@@ -95,7 +100,14 @@ async function runSession(opts: ConsumerOptions, joined: () => void): Promise<vo
     allowAutoTopicCreation: true,
   });
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
-    logger.info('consumer joined group', { groupId: e.payload.groupId, memberId: e.payload.memberId });
+    logger.info('consumer joined group', {
+      groupId: e.payload.groupId,
+      memberId: e.payload.memberId,
+      leaderId: e.payload.leaderId,
+      isLeader: e.payload.isLeader,
+      // topic → partitions this member consumes now
+      assignment: e.payload.memberAssignment,
+    });
     joined();
     opts.onReady?.();
   });
@@ -110,8 +122,13 @@ async function runSession(opts: ConsumerOptions, joined: () => void): Promise<vo
   });
   if (signal.aborted) finish();
   signal.addEventListener('abort', () => finish(), { once: true });
+  consumer.on(consumer.events.REBALANCING, (e) => {
+    logger.info('consumer group rebalancing', { groupId: e.payload.groupId, memberId: e.payload.memberId });
+    opts.onNotReady?.();
+  });
   consumer.on(consumer.events.CRASH, (e) => {
     logger.error('consumer crashed', { err: e.payload.error, restart: e.payload.restart });
+    opts.onNotReady?.();
     if (!e.payload.restart) {
       failure = { error: e.payload.error };
       finish();

@@ -3,6 +3,7 @@ import type { Config } from '../config';
 import type { EventPublisher } from '../kafka/publisher';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
+import type { PushBudget } from '../push/budget';
 import type { ConnectionCloser } from '../push/closer';
 import type { ClientPusher } from '../push/pusher';
 import type { SessionStore } from '../store/session-store';
@@ -36,6 +37,11 @@ export interface GatewayDeps extends EnvelopeContext {
   /** Closes connections through the Management API endpoint (one per endpoint, reused). */
   readonly closerFor: (endpoint: string) => ConnectionCloser;
   readonly welcome: WelcomeTrigger;
+  /**
+   * The fleet-wide push budget (lib/push/budget.ts), `PUSH_BUDGET_RPS`: each welcome push is debited
+   * from it. Absent (tests, `PUSH_BUDGET_RPS=0`): not counted.
+   */
+  readonly pushBudget?: PushBudget | null;
   readonly logger: Logger;
   /** Counters of what the gateway refused or ignored (auth, origins), named like the consumer's. */
   readonly metrics: Metrics;

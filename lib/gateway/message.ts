@@ -392,7 +392,12 @@ async function ensureWelcomed(deps: GatewayDeps, input: MessageInput, gate: Mess
   if (gate.welcome === 'done') return;
   if (gate.welcome === 'mine') {
     try {
-      const result = await pushWelcome(deps.pusherFor(input.endpoint), input.connectionId, deps.now());
+      const result = await pushWelcome(
+        deps.pusherFor(input.endpoint),
+        input.connectionId,
+        deps.now(),
+        deps.pushBudget,
+      );
       if (result !== 'ok')
         deps.logger.info('welcome not delivered: connection gone', { connectionId: input.connectionId });
     } catch (err) {

@@ -1,4 +1,5 @@
 import { welcome } from '../protocol/server';
+import type { PushBudget } from '../push/budget';
 import type { ClientPusher } from '../push/pusher';
 import type { GatewayDeps, WelcomeRequest } from './deps';
 
@@ -22,7 +23,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * says the connection is gone (`$disconnect` ran): a 410 then means closed, not "not open yet".
  */
 export async function deliverWelcome(
-  deps: Pick<GatewayDeps, 'store' | 'pusherFor' | 'logger' | 'now'>,
+  deps: Pick<GatewayDeps, 'store' | 'pusherFor' | 'logger' | 'now' | 'pushBudget'>,
   req: WelcomeRequest,
   { deadlineMs = 3000, retryEveryMs = 10, maxRetryEveryMs = 200 }: WelcomeOptions = {},
 ): Promise<'sent' | 'claimed-elsewhere' | 'gone'> {
@@ -32,7 +33,7 @@ export async function deliverWelcome(
   const started = Date.now();
   let delay = retryEveryMs;
   for (;;) {
-    const result = await pushWelcome(pusher, req.connectionId, deps.now());
+    const result = await pushWelcome(pusher, req.connectionId, deps.now(), deps.pushBudget);
     if (result === 'ok') {
       await deps.store.markWelcomed(req.connectionId);
       log.debug('welcome sent', { ms: Date.now() - started });
@@ -47,6 +48,19 @@ export async function deliverWelcome(
   }
 }
 
-export function pushWelcome(pusher: ClientPusher, connectionId: string, now: Date) {
-  return pusher.push(connectionId, JSON.stringify(welcome(connectionId, now)));
+/**
+ * One welcome push. With a budget, its token is debited at the same time, not waited for: a new
+ * client must not wait behind a paced broadcast, and the debt makes the event pipeline's next grants
+ * wait instead, so the fleet stays under the budget (docs/architecture.md, "Fan-out at scale").
+ */
+export async function pushWelcome(
+  pusher: ClientPusher,
+  connectionId: string,
+  now: Date,
+  budget?: PushBudget | null,
+) {
+  const push = pusher.push(connectionId, JSON.stringify(welcome(connectionId, now)));
+  if (!budget) return push;
+  const [, result] = await Promise.all([budget.debit(1), push]);
+  return result;
 }

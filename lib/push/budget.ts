@@ -10,6 +10,9 @@
  *   (the account throttle: something else of the account is using it too). When that is at least
  *   1 % of what they sent, the script cuts the fleet's rate by 30 % (at most once a second, down to
  *   10 % of `PUSH_BUDGET_RPS`); it recovers by 5 % of the rate per second without cuts.
+ * - **Debits**: a push that must not wait (the welcome of a new connection) takes its token with
+ *   `debit`, at once, even from an empty bucket, which then owes it (down to `-burst`): the next
+ *   grants wait until the debt is refilled, so the fleet's rate stays under the budget.
  * - **Redis unreachable**: every call has a deadline; on failure the budget degrades to a local
  *   bucket in this process with the same rate, burst and adaptation, and tries Redis again after a
  *   second. Delivery never stops for want of Redis; the fleet may then send more than the budget
@@ -30,6 +33,11 @@ export interface PushBudget {
    * (429 LimitExceededException). Sent to Redis with the next `acquire`.
    */
   report(sent: number, throttled: number): void;
+  /**
+   * Takes `n` tokens now without waiting, even from an empty bucket (it goes into debt, at most
+   * `burst`): for pushes that must go at once. One Redis call. Never rejects.
+   */
+  debit(n: number): Promise<void>;
   /** Where tokens come from right now. */
   readonly mode: 'shared' | 'local';
   /** The fraction of the configured rate in force (1 = `rps`), as last seen. */
@@ -69,9 +77,10 @@ const RETRY_SHARED_MS = 1000;
 
 /**
  * KEYS[1] bucket hash {tk tokens, ts ms, f factor, fc last cut ms}
- * ARGV rate, burst, want, sent, throttled, least
+ * ARGV rate, burst, want, sent, throttled, least, force
  * Grants `want` tokens or as many as there are, but none below `least` (the caller then waits for
  * `least` to accrue: when the bucket is dry, calls come every few ms rather than once per token).
+ * With force = 1 (a debit) it grants `want` whatever is left: the bucket may go down to -burst.
  * Returns {granted, waitMs, factor×1000}.
  */
 const GRANT_SCRIPT = `
@@ -96,11 +105,17 @@ if throttled >= ${CUT_MIN} and throttled >= sent * ${CUT_SHARE} and now - fc >= 
   fc = now
 end
 tokens = math.min(burst, tokens + el / 1000 * rate * f)
-local granted = math.min(want, math.floor(tokens))
-if granted < least then granted = 0 end
-tokens = tokens - granted
+local granted
 local wait = 0
-if granted < 1 then wait = math.ceil((least - tokens) * 1000 / (rate * f)) end
+if ARGV[7] == '1' then
+  granted = want
+  tokens = math.max(-burst, tokens - want)
+else
+  granted = math.min(want, math.floor(tokens))
+  if granted < least then granted = 0 end
+  tokens = tokens - granted
+  if granted < 1 then wait = math.ceil((least - tokens) * 1000 / (rate * f)) end
+end
 redis.call('HSET', KEYS[1], 'tk', tostring(tokens), 'ts', tostring(now), 'f', tostring(f), 'fc', tostring(fc))
 redis.call('PEXPIRE', KEYS[1], 60000)
 return {granted, wait, math.floor(f * 1000)}
@@ -121,7 +136,13 @@ class LocalBucket {
     this.ts = now();
   }
 
-  grant(want: number, least: number, sent: number, throttled: number): { granted: number; waitMs: number } {
+  grant(
+    want: number,
+    least: number,
+    sent: number,
+    throttled: number,
+    force = false,
+  ): { granted: number; waitMs: number } {
     const now = this.now();
     const el = Math.max(0, now - this.ts);
     this.ts = now;
@@ -132,6 +153,10 @@ class LocalBucket {
     }
     const rate = this.rate * this.factor;
     this.tokens = Math.min(this.burst, this.tokens + (el / 1000) * rate);
+    if (force) {
+      this.tokens = Math.max(-this.burst, this.tokens - want);
+      return { granted: want, waitMs: 0 };
+    }
     let granted = Math.max(0, Math.min(want, Math.floor(this.tokens)));
     if (granted < Math.min(want, least)) granted = 0;
     this.tokens -= granted;
@@ -190,14 +215,13 @@ export function createPushBudget(opts: PushBudgetOptions): PushBudget {
     opts.onModeChange?.(m);
   };
 
-  const grantShared = async (want: number, s: number, t: number) => {
+  const grantShared = async (want: number, s: number, t: number, force = false) => {
     const call = (redis as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)
       .wsGatewayPushGrant!;
-    const reply = (await withDeadline(call.call(redis, key, rps, burst, want, s, t, least), timeoutMs)) as [
-      number,
-      number,
-      number,
-    ];
+    const reply = (await withDeadline(
+      call.call(redis, key, rps, burst, want, s, t, least, force ? 1 : 0),
+      timeoutMs,
+    )) as [number, number, number];
     factor = reply[2] / 1000;
     return { granted: Number(reply[0]), waitMs: Number(reply[1]) };
   };
@@ -219,20 +243,20 @@ export function createPushBudget(opts: PushBudgetOptions): PushBudget {
     );
   };
 
-  const grantOnce = async (want: number): Promise<{ granted: number; waitMs: number }> => {
+  const grantOnce = async (want: number, force = false): Promise<{ granted: number; waitMs: number }> => {
     const s = sent;
     const t = throttled;
     sent = 0;
     throttled = 0;
     if (redis && mode === 'shared') {
       try {
-        return await grantShared(want, s, t);
+        return await grantShared(want, s, t, force);
       } catch (err) {
         sharedRetryAt = now() + RETRY_SHARED_MS;
         setMode('local', err);
       }
     } else if (redis) probe();
-    const r = local.grant(want, least, s, t);
+    const r = local.grant(want, least, s, t, force);
     factor = local.factor;
     return r;
   };
@@ -259,6 +283,10 @@ export function createPushBudget(opts: PushBudgetOptions): PushBudget {
     report(s, t) {
       sent += s;
       throttled += t;
+    },
+    async debit(n) {
+      // grantOnce falls back to the local bucket by itself; nothing is left to reject.
+      if (!closed && n > 0) await grantOnce(Math.floor(n), true);
     },
     get mode() {
       return mode;

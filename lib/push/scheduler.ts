@@ -7,6 +7,10 @@
  * - **Priorities**: a player's own events (`game`: user-targeted and room events) go first, then
  *   `spectator` (spectators, chat lobbies), then `broadcast`. Nothing is dropped: a broadcast waits
  *   for the budget the others leave over, however long its queue is.
+ * - **A reserve for `game`**: a few tokens and request slots are kept for `game` frames: the other
+ *   classes may not spend the last `reservedTokens` local tokens nor fill the last
+ *   `reservedInFlight` slots, so a player's event never waits for the next budget grant or for a
+ *   socket held by a broadcast.
  * - **Order**: one FIFO queue per connection and lane (a Kafka partition), at most one request in
  *   flight per queue, so a connection receives the frames of a lane in the order they were
  *   submitted; lanes do not wait for each other. A connection whose queue
@@ -15,6 +19,10 @@
  * - **Retries**: a 429 retries the same frame on that connection only, with its own exponential
  *   backoff — other connections are not held back. 5xx and network failures are retried the same
  *   way, at most `maxRetries` times. 410 settles every frame queued for the connection as `'gone'`.
+ * - **Unanswered connections**: a frame whose every attempt got no answer at all (timeouts, resets:
+ *   `1 + maxRetries` of them) suspends its connection for `suspendUnansweredMs`: its frames fail at
+ *   once, without a request, instead of each waiting for its timeouts. One unanswered attempt alone
+ *   suspends nothing, and a suspension holds back no other connection.
  * - **Slow clients**: a connection answering 429 for `slowClientMs` in a row (while other
  *   connections got pushes through, or were not throttled at all — so it is not the account
  *   throttle) is closed with
@@ -74,8 +82,21 @@ export interface FanoutOptions {
   readonly maxRetries: number;
   /** `PUSH_SLOW_CLIENT_SECS` × 1000. */
   readonly slowClientMs: number;
+  /**
+   * How long a connection is suspended after a frame got no answer in any of its attempts. 0: never.
+   * Default 10 000. (The pusher's own suspension should be off: it would count single attempts.)
+   */
+  readonly suspendUnansweredMs?: number;
   /** Tokens asked for at once. Default: 50 ms of `rps`, from the budget's owner. */
   readonly tokenBatch?: number;
+  /**
+   * Local tokens only `game` frames may spend: the others wait for a grant once no more than this
+   * many are left. Default: a fifth of `tokenBatch` (10 ms of the budget with the pipeline's batch
+   * of 50 ms). Ignored without a budget.
+   */
+  readonly reservedTokens?: number;
+  /** Request slots (of `maxInFlight`) only `game` frames may fill. Default: an eighth, at least 1. */
+  readonly reservedInFlight?: number;
   /** First backoff step of a connection, ms. Default 50. */
   readonly backoffBaseMs?: number;
   readonly logger: Logger;
@@ -104,6 +125,8 @@ interface Item {
   readonly index: number;
   /** Requests made for it that failed with 5xx / network (429s are not counted). */
   failures: number;
+  /** Some attempt got an HTTP answer (any status). */
+  answered: boolean;
 }
 
 class Conn {
@@ -154,6 +177,9 @@ class Ready {
   push(c: Conn): void {
     this.items.push(c);
   }
+  peek(): Conn | undefined {
+    return this.items[this.head];
+  }
   shift(): Conn | undefined {
     if (this.head >= this.items.length) return undefined;
     const c = this.items[this.head++];
@@ -166,6 +192,12 @@ class Ready {
 }
 
 const MAX_BACKOFF_MS = 5000;
+/** Suspended connections remembered at most; expired ones are dropped first, then the oldest. */
+const MAX_SUSPENDED = 10_000;
+
+/** A failure without any HTTP answer (timeout, reset, refused), not a refusal to try. */
+const unanswered = (e: Error): boolean =>
+  e instanceof PushError && e.retriable && e.statusCode === undefined && e.attempts > 0;
 
 /**
  * Creates the scheduler.
@@ -181,6 +213,12 @@ export function createFanout(opts: FanoutOptions): Fanout {
   const backoffBase = opts.backoffBaseMs ?? 50;
   const maxBackoff = Math.max(backoffBase, Math.min(MAX_BACKOFF_MS, slowClientMs / 4));
   const tokenBatch = Math.max(1, opts.tokenBatch ?? 100);
+  const suspendMs = Math.max(0, opts.suspendUnansweredMs ?? 10_000);
+  const reservedTokens = budget ? Math.max(0, Math.floor(opts.reservedTokens ?? tokenBatch / 5)) : 0;
+  const reservedInFlight = Math.min(
+    maxInFlight - 1,
+    Math.max(0, Math.floor(opts.reservedInFlight ?? Math.max(1, maxInFlight / 8))),
+  );
   const throttledTotal = opts.metrics?.counter(
     'ws_gateway_push_throttled_total',
     'Pushes answered 429 LimitExceededException (account throttle or a full client buffer)',
@@ -199,6 +237,8 @@ export function createFanout(opts: FanoutOptions): Fanout {
   /** Runs of 429s started, over all connections. */
   let streaks = 0;
   let closed = false;
+  /** Connection id → until when (`now()`) its frames fail without a request. */
+  const suspended = new Map<string, number>();
   let idleWaiters: Array<() => void> = [];
 
   const enlist = (c: Conn, level: number) => {
@@ -218,15 +258,28 @@ export function createFanout(opts: FanoutOptions): Fanout {
     enlist(c, c.best());
   };
 
-  const nextReady = (): Conn | undefined => {
+  /**
+   * The best level with a connection that can send now, its list's head being that connection;
+   * -1: none. Drops stale entries (busy, backing off, emptied) and moves a connection whose best
+   * frame is now of a lower class to that class's list.
+   */
+  const readyLevel = (): number => {
     for (let level = 0; level < 3; level++) {
       const list = ready[level]!;
-      for (let c = list.shift(); c; c = list.shift()) {
+      for (let c = list.peek(); c; c = list.peek()) {
+        if (!c.busy && !c.timer && c.size > 0 && !c.closing && c.best() <= level) return level;
+        list.shift();
         c.enlisted &= ~(1 << level);
-        if (!c.busy && !c.timer && c.size > 0 && !c.closing) return c;
+        if (!c.busy && !c.timer && c.size > 0 && !c.closing) enlist(c, c.best());
       }
     }
-    return undefined;
+    return -1;
+  };
+
+  const takeReady = (level: number): Conn => {
+    const c = ready[level]!.shift()!;
+    c.enlisted &= ~(1 << level);
+    return c;
   };
 
   const checkIdle = () => {
@@ -271,6 +324,39 @@ export function createFanout(opts: FanoutOptions): Fanout {
         pump();
       },
     );
+  };
+
+  const suspendedError = (id: string) =>
+    new PushError(`push to ${id} not sent: suspended after pushes that got no answer`, {
+      retriable: true,
+      connectionId: id,
+      attempts: 0,
+      errorType: 'Suspended',
+    });
+
+  const suspend = (c: Conn) => {
+    const t = now();
+    if (suspended.size >= MAX_SUSPENDED) {
+      for (const [id, until] of suspended) if (until <= t) suspended.delete(id);
+      if (suspended.size >= MAX_SUSPENDED) suspended.delete(suspended.keys().next().value!);
+    }
+    suspended.delete(c.id);
+    suspended.set(c.id, t + suspendMs);
+    log.warn('push got no answer after its retries; connection suspended', {
+      connectionId: c.id,
+      suspendMs,
+      queued: c.size,
+    });
+  };
+
+  /** Whether the connection's frames fail at once now; forgets an expired suspension. */
+  const isSuspended = (id: string): boolean => {
+    if (suspended.size === 0) return false;
+    const until = suspended.get(id);
+    if (until === undefined) return false;
+    if (now() < until) return true;
+    suspended.delete(id);
+    return false;
   };
 
   const backOff = (c: Conn) => {
@@ -334,6 +420,7 @@ export function createFanout(opts: FanoutOptions): Fanout {
       throttledTotal?.inc();
       // Only the first 429 of a connection's run counts as throttling: a slow client's repeated
       // 429s say nothing about the account.
+      c.queue[c.head]!.answered = true;
       const fresh = c.streakStart === 0;
       budget?.report(1, fresh ? 1 : 0);
       if (fresh) {
@@ -355,12 +442,18 @@ export function createFanout(opts: FanoutOptions): Fanout {
       const item = c.queue[c.head]!;
       const error = outcome instanceof Error ? outcome : new Error(String(outcome));
       const retriable = error instanceof PushError && error.retriable;
+      if (error instanceof PushError && error.statusCode !== undefined) item.answered = true;
       if (retriable && item.failures < maxRetries) {
         item.failures++;
         backOff(c);
       } else {
         c.backoffs = 0;
         finish(c, error);
+        // Every attempt unanswered: the connection's later frames fail at once for a while.
+        if (suspendMs > 0 && !item.answered && unanswered(error)) {
+          suspend(c);
+          finishAll(c, suspendedError(c.id));
+        }
       }
     }
     schedule(c);
@@ -384,12 +477,22 @@ export function createFanout(opts: FanoutOptions): Fanout {
     pumping = true;
     try {
       while (inFlight < maxInFlight) {
-        if (tokens < 1) {
-          if (queued > inFlight) requestTokens();
+        const level = readyLevel();
+        if (level < 0) break;
+        // The other classes leave the reserve to `game`: the last tokens and the last slots.
+        if (level > 0 && inFlight >= maxInFlight - reservedInFlight) break;
+        if (tokens < (level === 0 ? 1 : reservedTokens + 1)) {
+          requestTokens();
           break;
         }
-        const c = nextReady();
-        if (!c) break;
+        const c = takeReady(level);
+        if (isSuspended(c.id)) {
+          // No request, no token: its frames fail in order, now.
+          finishAll(c, suspendedError(c.id));
+          schedule(c);
+          checkIdle();
+          continue;
+        }
         tokens--;
         dispatch(c);
       }
@@ -425,7 +528,7 @@ export function createFanout(opts: FanoutOptions): Fanout {
             c = new Conn(key, id);
             conns.set(key, c);
           }
-          c.queue.push({ group, index: i, failures: 0 });
+          c.queue.push({ group, index: i, failures: 0, answered: false });
           c.counts[level]!++;
           queued++;
           if (!c.busy && !c.timer && !c.closing) enlist(c, level);

@@ -18,6 +18,7 @@ import { type AsyncInvoker, createAsyncInvoker } from '../push/invoke';
 import { type ClientPusher, createManagementApiPusher, type PusherHooks } from '../push/pusher';
 import { createRedisClient, type RedisClient } from '../redis';
 import { createSessionStore } from '../store/session-store';
+import { createFleetPushBudget } from './push-budget';
 
 export interface Runtime {
   readonly deps: GatewayDeps;
@@ -193,6 +194,7 @@ export function createRuntime(config: Config, options: RuntimeOptions): Runtime 
     pusherFor,
     closerFor,
     welcome,
+    pushBudget: createFleetPushBudget({ config, redis, logger, metrics }),
     logger,
     metrics,
     newId: randomUUID,

@@ -2,11 +2,11 @@ import type { CredentialsSource } from '../aws/credentials';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
-import { createPushBudget } from '../push/budget';
 import type { ConnectionCloser } from '../push/closer';
 import { createManagementApiPusher } from '../push/pusher';
 import { createFanout, type Fanout } from '../push/scheduler';
 import type { RedisClient } from '../redis';
+import { createFleetPushBudget } from './push-budget';
 
 export interface PipelineFanoutOptions {
   readonly config: Config;
@@ -20,9 +20,6 @@ export interface PipelineFanoutOptions {
   /** Closes slow clients (`deps.closerFor(endpoint)`). */
   readonly closer: ConnectionCloser;
 }
-
-/** The key of the fleet-wide bucket (one per deployment: the key prefix tells deployments apart). */
-export const PUSH_BUDGET_KEY = 'gw:push:budget';
 
 /**
  * The event pipeline's fan-out: its own single-attempt pusher (the scheduler retries, per
@@ -50,25 +47,13 @@ export function createPipelineFanout({
     region: config.aws.region,
     logger,
     maxRetries: 0,
+    // The scheduler suspends unanswered connections itself, counting a frame's attempts together:
+    // here each single attempt would suspend its connection.
+    suspendUnansweredMs: 0,
     timeoutMs: push.timeoutMs,
     maxSockets: push.concurrency,
   });
-  const local = metrics.gauge(
-    'ws_gateway_push_budget_local',
-    '1 while the push budget runs locally (Redis unreachable)',
-  );
-  local.set({}, 0);
-  const budget =
-    push.budgetRps > 0
-      ? createPushBudget({
-          redis,
-          key: `${config.redis.keyPrefix}${PUSH_BUDGET_KEY}`,
-          rps: push.budgetRps,
-          burst: push.budgetBurst,
-          logger,
-          onModeChange: (mode) => local.set({}, mode === 'local' ? 1 : 0),
-        })
-      : null;
+  const budget = createFleetPushBudget({ config, redis, logger, metrics });
   return createFanout({
     pusher,
     closer,

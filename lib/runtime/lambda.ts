@@ -119,3 +119,29 @@ export function getRuntime(): Runtime {
  * export const handler = middy<Event, Result>().use(observability()).handler(async (event) => …);
  */
 export const observability = () => shared.middlewares();
+
+/**
+ * What a function factory of handlers/ is given: where its dependencies come from and the
+ * observability middlewares around it. The Lambda export passes {@link inContainer}; a test passes
+ * its own dependencies (in-memory adapters) and its own `createObservability()`, so it runs the
+ * same middy chain (docs/architecture.md, "Testing a handler directly").
+ */
+export interface FunctionWiring<D> {
+  /**
+   * The dependencies, asked for on every invocation: the container creates its runtime on the
+   * first one, never at module load (a `/health` check creates none).
+   */
+  readonly deps: () => D;
+  readonly observability: Pick<Observability, 'middlewares'>;
+}
+
+/**
+ * The container's wiring: dependencies taken from the container-wide runtime, the shared
+ * Powertools middlewares.
+ *
+ * @example
+ * export const handler = createConnectHandler(inContainer((runtime) => runtime.deps));
+ */
+export function inContainer<D>(depsOf: (runtime: Runtime) => D): FunctionWiring<D> {
+  return { deps: () => depsOf(getRuntime()), observability: shared };
+}

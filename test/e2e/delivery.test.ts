@@ -16,6 +16,7 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import type { Envelope } from '../../lib/protocol/envelope';
 import { audience, type FakeBackend, gameEvent, gameRoom, startBackend } from '../support/backend';
+import { consumerMetric } from '../support/metrics-text';
 import { type ConsumerProcess, type OfflineGateway, startConsumer, startOffline } from '../support/offline';
 import { TestClient } from '../support/ws-client';
 
@@ -150,6 +151,46 @@ function exited(
   if (child.exitCode !== null || child.signalCode !== null)
     return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+}
+
+const isReady = async (c: ConsumerProcess) => (await fetch(c.readyUrl).catch(() => null))?.status === 200;
+
+/**
+ * Starts two consumer processes in one new group at the same time, and resolves once both consume
+ * at once (both `/ready`: joined the same generation, nobody rebalancing).
+ *
+ * The mock cluster's group coordinator answers a follower's SyncGroup that arrives after the
+ * leader's with INVALID_REQUEST, which kafkajs does not survive; the consumer then starts a new
+ * kafkajs consumer in-process (bounded restarts, runConsumer), which costs a full rebalance on the
+ * mock (≈ 30 s: the crashed member's session must time out). A process is not ready meanwhile, even
+ * if it had joined an earlier generation alone. Should a process give up, the pair is started again
+ * in a fresh group.
+ */
+async function startPair(): Promise<[ConsumerProcess, ConsumerProcess]> {
+  const failures: string[] = [];
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const group = `e2e-pair-${randomUUID()}`;
+    const started = await Promise.allSettled([consumer(group), consumer(group)]);
+    const up = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    if (up.length === 2) {
+      const pair: [ConsumerProcess, ConsumerProcess] = [up[0]!, up[1]!];
+      const deadline = Date.now() + 120_000;
+      // Both ready at two polls 1 s apart: a rebalance that is about to start shows in between.
+      let steady = 0;
+      while (steady < 2 && Date.now() < deadline) {
+        const both = (await Promise.all(pair.map(isReady))).every(Boolean);
+        steady = both ? steady + 1 : 0;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      if (steady >= 2) return pair;
+      failures.push(`attempt ${attempt}: the pair never consumed at the same time`);
+    }
+    failures.push(
+      ...started.flatMap((s) => (s.status === 'rejected' ? [String(s.reason).slice(0, 500)] : [])),
+    );
+    await Promise.all(up.map((c) => c.stop()));
+  }
+  throw new Error(`two consumers never joined one group:\n${failures.join('\n')}`);
 }
 
 describe('routing through one consumer', () => {
@@ -318,6 +359,54 @@ describe('routing through one consumer', () => {
         `p90 ${at(0.9).toFixed(1)} ms, max ${at(1).toFixed(1)} ms`,
     );
   });
+});
+
+describe('two consumers in one group', () => {
+  it('share the partitions and still deliver every event to exactly its recipients', async () => {
+    const [member, outsider] = [newUserId(), newUserId()];
+    const [m1, o1] = [await open(member), await open(outsider)];
+    const roomId = randomUUID();
+    const [one, two] = await startPair();
+    try {
+      await join(member, roomId, [m1]);
+      const turns = (c: ConsumerProcess) =>
+        consumerMetric(c, 'ws_gateway_events_total', {
+          topic: GAMES,
+          event_type: 'games.event.bigger_dice.turn_changed',
+        });
+      const before = [await turns(one), await turns(two)];
+      const seqs = Array.from({ length: 40 }, (_, i) => i);
+
+      const expected = await produceNumbered(roomId, seqs);
+      await until(m1, 'all 40 events', () => {
+        const got = new Set(seqsAt(m1, roomId));
+        return seqs.every((s) => got.has(s));
+      });
+      // One broadcast per partition, after the room events: once the outsider has all four, any room
+      // event wrongly sent to them would have arrived first.
+      await Promise.all(
+        Array.from({ length: PARTITIONS }, (_, p) =>
+          produce(gameEvent('room_removed', audience.broadcast(), { room_id: roomId, reason: `p${p}` }), p),
+        ),
+      );
+      await until(
+        o1,
+        'the four broadcasts',
+        (fs) =>
+          fs.filter((f) => f.type.endsWith('.room_removed') && f['room_id'] === roomId).length === PARTITIONS,
+      );
+
+      expect([...new Set(seqsAt(m1, roomId))].sort((x, y) => x - y)).toEqual(seqs);
+      expectPartitionOrder(seqsAt(m1, roomId), expected);
+      expect(seqsAt(o1, roomId)).toEqual([]);
+      const after = [await turns(one), await turns(two)];
+      // Each consumer handled part of the room's events: the group split the partitions.
+      expect(after[0]! - before[0]!).toBeGreaterThan(0);
+      expect(after[1]! - before[1]!).toBeGreaterThan(0);
+    } finally {
+      await Promise.all([one.stop(), two.stop()]);
+    }
+  }, 120_000);
 });
 
 describe('a consumer killed with SIGKILL', () => {

@@ -23,6 +23,7 @@ import { createRedisClient, type RedisClient } from '../../lib/redis';
 import { createSessionStore } from '../../lib/store/session-store';
 import { audience, gameEvent, gameRoom } from '../support/backend';
 import { type FakeManagementApi, startManagementApi } from '../support/management-api';
+import { consumerMetric } from '../support/metrics-text';
 import { type ConsumerProcess, type OfflineGateway, startConsumer, startOffline } from '../support/offline';
 import { type RunningService, startKafkaMock, startRedis } from '../support/services';
 import { connectAs } from '../support/store';
@@ -119,12 +120,6 @@ const count = (c: ConsumerProcess, msg: string) => c.output().split(`"msg":"${ms
 
 function alive(c: ConsumerProcess): boolean {
   return c.child.exitCode === null && c.child.signalCode === null;
-}
-
-async function metric(c: ConsumerProcess, series: string): Promise<number> {
-  const text = await (await fetch(c.metricsUrl)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? 0 : Number(line.slice(series.length + 1));
 }
 
 /** One planned event: who gets it and where it goes. */
@@ -388,7 +383,7 @@ describe('a second consumer joining (rebalance) while Redis is down', () => {
       const after = await untilAllArrived(pop, events, 150_000);
 
       const restarts = (
-        await Promise.all([first, second].map((c) => metric(c, 'ws_gateway_consumer_restarts_total')))
+        await Promise.all([first, second].map((c) => consumerMetric(c, 'ws_gateway_consumer_restarts_total')))
       ).reduce((a, b) => a + b, 0);
       console.log(
         `rebalance while Redis down: ${events.length} counted events (+${stream.length - events.length} leaves), ${after.expected} deliveries expected; missing ${after.missing}, ` +
@@ -437,6 +432,7 @@ describe('Kafka unreachable for the consumer (its broker stopped)', () => {
       expect(all.duplicated.filter((e) => e.offset! < (commits.get(e.partition) ?? 0))).toEqual([]);
       expect(alive(c)).toBe(true);
     } finally {
+      require('node:fs').writeFileSync('/tmp/kafka-consumer.log', c.output());
       if (kafkaMock.process.pid) process.kill(kafkaMock.process.pid, 'SIGCONT');
       await pop.close();
     }
@@ -527,7 +523,7 @@ describe('push failures from the Management API (429, 5xx, timeouts, one connect
     // Every push to the two bad connections settles (fails) after its bounded retries.
     let failed = 0;
     for (const end = Date.now() + 60_000; Date.now() < end; await sleep(200)) {
-      failed = await metric(c, 'ws_gateway_deliveries_total{result="failed"}');
+      failed = await consumerMetric(c, 'ws_gateway_deliveries_total', { result: 'failed' });
       if (failed >= 2 * perRoom) break;
     }
 

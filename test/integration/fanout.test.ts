@@ -5,9 +5,11 @@
  * about events.
  */
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
+import { staticCredentialsFor } from '../../lib/aws/credentials';
 import { loadConfig } from '../../lib/config';
 import { createPipeline, type ProcessRecord } from '../../lib/consumer/pipeline';
 import { createLifecycleStores } from '../../lib/gateway/lifecycle';
+import { deliverWelcome } from '../../lib/gateway/welcome';
 import type { EventPublisher, OutboundRecord } from '../../lib/kafka/publisher';
 import { silentLogger } from '../../lib/logger';
 import { createMetrics, type Metrics } from '../../lib/metrics';
@@ -17,6 +19,7 @@ import { createManagementApiCloser } from '../../lib/push/closer';
 import { type ClientPusher, createManagementApiPusher } from '../../lib/push/pusher';
 import { createFanout, type Fanout, type FanoutResults } from '../../lib/push/scheduler';
 import { createRedisClient, type RedisClient } from '../../lib/redis';
+import { createPipelineFanout } from '../../lib/runtime/fanout';
 import { createSessionStore, type SessionStore } from '../../lib/store/session-store';
 import { audience, gameEvent } from '../support/backend';
 import { type FakeManagementApi, startManagementApi } from '../support/management-api';
@@ -60,13 +63,15 @@ afterEach(async () => {
   if (keys.length > 0) await redis.del(...keys);
 });
 
-function singleAttemptPusher(endpoint: string): ClientPusher {
+function singleAttemptPusher(endpoint: string, extraTimeout?: number): ClientPusher {
   pusher = createManagementApiPusher({
     endpoint,
     region: 'us-east-1',
     logger: silentLogger,
     maxRetries: 0,
-    timeoutMs: 2000,
+    timeoutMs: extraTimeout ?? 2000,
+    // As in production (lib/runtime/fanout.ts): the scheduler suspends unanswered connections.
+    suspendUnansweredMs: 0,
     credentials,
   });
   return pusher;
@@ -85,9 +90,16 @@ function budgetOf(rps: number, burst: number, client: RedisClient | null = redis
 function fanoutOf(
   endpoint: string,
   budget: PushBudget | null,
-  extra: { slowClientMs?: number; metrics?: Metrics; maxInFlight?: number } = {},
+  extra: {
+    slowClientMs?: number;
+    metrics?: Metrics;
+    maxInFlight?: number;
+    timeoutMs?: number;
+    reservedTokens?: number;
+    reservedInFlight?: number;
+  } = {},
 ): Fanout {
-  const p = singleAttemptPusher(endpoint);
+  const p = singleAttemptPusher(endpoint, extra.timeoutMs);
   fanout = createFanout({
     pusher: p,
     closer: createManagementApiCloser({ endpoint, region: 'us-east-1', credentials }),
@@ -96,6 +108,8 @@ function fanoutOf(
     maxRetries: 2,
     slowClientMs: extra.slowClientMs ?? 30_000,
     tokenBatch: 10,
+    reservedTokens: extra.reservedTokens,
+    reservedInFlight: extra.reservedInFlight,
     backoffBaseMs: 20,
     logger: silentLogger,
     metrics: extra.metrics,
@@ -180,6 +194,40 @@ describe('the fleet-wide push budget', () => {
   });
 });
 
+describe('welcome pushes and the budget', () => {
+  const tokensLeft = async () => Number(await redis.hget(`${prefix}gw:push:budget`, 'tk'));
+
+  it('debits the welcome from the fleet budget, without waiting for a token', async () => {
+    api = await startManagementApi({ latencyMs: 1, jitterMs: 0 });
+    const store = createSessionStore({ redis, connectionTtlSecs: 86400, keyPrefix: prefix });
+    const id = await connectAs(store, newConnectionId());
+    // A budget of 1 token a second, already spent: a grant would wait about a second.
+    const budget = budgetOf(1, 1);
+    await budget.acquire(1);
+    const p = singleAttemptPusher(api.endpoint);
+    const result = await deliverWelcome(
+      { store, pusherFor: () => p, logger: silentLogger, now: () => new Date(), pushBudget: budget },
+      { connectionId: id, endpoint: api.endpoint },
+    );
+    expect(result).toBe('sent');
+    expect(api.delivered(id).map((b) => b['type'])).toEqual(['system.welcome']);
+    // Sent at once, and owed: the bucket is in debt by about that token.
+    expect(await tokensLeft()).toBeLessThan(-0.5);
+  });
+
+  it('lets the debt delay the next grant, and owes at most one burst', async () => {
+    const budget = budgetOf(100, 10);
+    await budget.debit(50);
+    // Down to -burst, not -40.
+    expect(await tokensLeft()).toBeGreaterThanOrEqual(-10);
+    expect(await tokensLeft()).toBeLessThan(-9);
+    const t0 = performance.now();
+    expect(await budget.acquire(1)).toBe(1);
+    // 11 tokens to refill at 100/s before one can be granted.
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(100);
+  });
+});
+
 describe('priorities', () => {
   it('sends game frames ahead of spectator frames ahead of a broadcast queued before both', async () => {
     api = await startManagementApi({ latencyMs: 1, jitterMs: 0 });
@@ -196,6 +244,35 @@ describe('priorities', () => {
     // Only what was already in flight (2) and the burst went before them.
     expect(last('spectator_joined')).toBeLessThan(20);
     expect(last('room_created')).toBe(order.length - 1);
+  });
+
+  it('keeps a request slot for game frames: one submitted while a broadcast fills the others goes out at once', async () => {
+    api = await startManagementApi({ latencyMs: 400, jitterMs: 0 });
+    const stand = api;
+    // 4 slots, 1 of them reserved (the default share, an eighth, is at least 1).
+    const f = fanoutOf(api.endpoint, null, { maxInFlight: 4 });
+    const broadcast = f.submit(ids(12, 'all'), frame('room_created'), 'broadcast');
+    while (stand.requests.length < 3) await new Promise((r) => setTimeout(r, 2));
+    const game = f.submit(['player'], frame('turn_changed'), 'game');
+    expect(okCount(await game)).toBe(1);
+    // The broadcast had the other three slots; the game frame did not wait for one of them.
+    const order = stand.requests.map((r) => r.body['type']);
+    expect(order.indexOf('turn_changed')).toBe(3);
+    expect(okCount(await broadcast)).toBe(12);
+  });
+
+  it('keeps tokens for game frames: the broadcast does not spend the last ones, a game frame does not wait for a grant', async () => {
+    api = await startManagementApi({ latencyMs: 1, jitterMs: 0 });
+    const stand = api;
+    // Burst 3 and 2 tokens a second: the next grant after the burst is half a second away. Two of
+    // the three are reserved for game frames.
+    const f = fanoutOf(api.endpoint, budgetOf(2, 3), { reservedTokens: 2 });
+    void f.submit(ids(4, 'all'), frame('room_created'), 'broadcast');
+    while (stand.requests.length < 1) await new Promise((r) => setTimeout(r, 2));
+    const game = await f.submit(['player'], frame('turn_changed'), 'game');
+    expect(game.get('player')).toBe('ok');
+    // One broadcast frame went with the burst, then the game frame with a reserved token.
+    expect(stand.requests.map((r) => r.body['type'])).toEqual(['room_created', 'turn_changed']);
   });
 
   describe('through the event pipeline', () => {
@@ -277,6 +354,53 @@ describe('priorities', () => {
       }
       expect(api!.requests.filter((r) => r.status === 200)).toHaveLength(154);
     });
+  });
+});
+
+describe('connections that do not answer', () => {
+  it('retries a push that timed out once and delivers every later frame to that connection', async () => {
+    api = await startManagementApi({ latencyMs: 1, jitterMs: 0 });
+    api.behave('blip', { kind: 'hang', times: 1 });
+    // The production wiring of the scheduler and its pusher.
+    fanout = createPipelineFanout({
+      config: loadConfig({ LOG_LEVEL: 'silent', PUSH_TIMEOUT_MS: '300', PUSH_BUDGET_RPS: '0' }),
+      endpoint: api.endpoint,
+      redis,
+      logger: silentLogger,
+      metrics: createMetrics(),
+      credentials: staticCredentialsFor(api.endpoint, {})!,
+      closer: createManagementApiCloser({ endpoint: api.endpoint, region: 'us-east-1', credentials }),
+    });
+    const f = fanout;
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => f.submit(['blip', 'other'], frame(`m${i}`), 'game')),
+    );
+    // Issue 8: the pipeline's pusher suspended a connection for 10 s after one unanswered request,
+    // so the scheduler's retries and every later frame to it failed at once — all lost.
+    expect(results.map((r) => r.get('blip'))).toEqual(Array(10).fill('ok'));
+    expect(api.delivered('blip').map((b) => b['type'])).toEqual(
+      Array.from({ length: 10 }, (_, i) => `m${i}`),
+    );
+    expect(api.delivered('other')).toHaveLength(10);
+  });
+
+  it('suspends a connection whose retries all went unanswered: its later frames fail without a request', async () => {
+    api = await startManagementApi({ latencyMs: 1, jitterMs: 0 });
+    api.behave('stuck', { kind: 'hang' });
+    const f = fanoutOf(api.endpoint, null, { timeoutMs: 200 });
+    const first = await f.submit(['stuck', 'other'], frame('m0'), 'game');
+    expect(first.get('stuck')).toBeInstanceOf(Error);
+    const attemptsAfterFirst = api.attempts('stuck');
+    // 1 + maxRetries (2) requests, each timed out.
+    expect(attemptsAfterFirst).toBe(3);
+    const later = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => f.submit(['stuck', 'other'], frame(`m${i + 1}`), 'game')),
+    );
+    expect(later.map((r) => (r.get('stuck') as Error & { errorType?: string }).errorType)).toEqual(
+      Array(20).fill('Suspended'),
+    );
+    expect(api.attempts('stuck')).toBe(attemptsAfterFirst);
+    expect(api.delivered('other')).toHaveLength(21);
   });
 });
 

@@ -99,6 +99,8 @@ export async function startOffline(
 
 export interface ConsumerProcess {
   readonly metricsUrl: string;
+  /** `/ready`: 200 while it consumes (joined its group, not rebalancing). */
+  readonly readyUrl: string;
   readonly child: ChildProcess;
   output(): string;
   stop(): Promise<void>;
@@ -135,6 +137,7 @@ export async function startConsumer(
   }
   return {
     metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+    readyUrl: `http://127.0.0.1:${metricsPort}/ready`,
     child,
     output,
     stop: () => stopProcessGroup(child),

@@ -12,7 +12,11 @@ import { runConsumer } from '../../../lib/consumer/run';
 import { silentLogger } from '../../../lib/logger';
 import { createMetrics } from '../../../lib/metrics';
 
-const EVENTS = { GROUP_JOIN: 'consumer.group_join', CRASH: 'consumer.crash' } as const;
+const EVENTS = {
+  GROUP_JOIN: 'consumer.group_join',
+  CRASH: 'consumer.crash',
+  REBALANCING: 'consumer.rebalancing',
+} as const;
 
 type Listener = (event: { payload: Record<string, unknown> }) => void;
 
@@ -145,6 +149,39 @@ describe('runConsumer', () => {
 
     expect(script.consumer.runs).toBe(2);
     expect(await script.batch(['7'])).toEqual(['7']);
+    controller.abort();
+    await expect(service).resolves.toBeUndefined();
+  });
+
+  it('is ready while it consumes: not during a rebalance, nor from a crash until it has joined again', async () => {
+    const script = scriptedConsumer();
+    const controller = new AbortController();
+    const readiness: boolean[] = [];
+    const service = runConsumer({
+      kafka: script.kafka,
+      config: kafkaConfig,
+      processRecord: delivered,
+      logger: silentLogger,
+      metrics: createMetrics(),
+      signal: controller.signal,
+      maxRestarts: 1,
+      onReady: () => readiness.push(true),
+      onNotReady: () => readiness.push(false),
+    });
+    await script.started;
+    const joined = { groupId: 'g', memberId: 'm', leaderId: 'm', isLeader: true, memberAssignment: {} };
+
+    script.emit(EVENTS.GROUP_JOIN, joined);
+    script.emit(EVENTS.REBALANCING, { groupId: 'g', memberId: 'm' });
+    script.emit(EVENTS.GROUP_JOIN, joined);
+    script.emit(EVENTS.CRASH, { error: new Error('INVALID_REQUEST'), restart: false, groupId: 'g' });
+    const deadline = Date.now() + 5000;
+    while (script.consumer.runs < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    script.emit(EVENTS.GROUP_JOIN, joined);
+
+    // Transitions (the scripted consumer is reused by the restart, so its first listeners fire too).
+    const transitions = readiness.filter((ready, i) => i === 0 || ready !== readiness[i - 1]);
+    expect(transitions).toEqual([true, false, true, false, true]);
     controller.abort();
     await expect(service).resolves.toBeUndefined();
   });

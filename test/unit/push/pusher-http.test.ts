@@ -1,15 +1,17 @@
 /**
- * One contract suite, run against both ClientPusher adapters — the production one and the AWS SDK
- * one — so the two cannot drift apart. The Management API is a loopback stub that records every
- * request; signatures are recomputed with the SDK's own signer.
+ * What both Management API pushers — the production one and the AWS SDK one — do on the wire, so
+ * the two cannot drift apart: the request they send, the two shapes of a 410, retries and their
+ * hooks, network resets, the stage path and SigV4. The Management API is a loopback stub that
+ * records every request; signatures are recomputed with the SDK's own signer. What the port
+ * promises (results, errors, the size limit, close) is the shared suite of
+ * test/support/contracts/pusher.contract.ts, run on these adapters in
+ * test/integration/contracts/pusher.contract.test.ts and on the in-memory fake.
  */
 import type { Credentials } from '../../../lib/aws/sigv4';
 import { silentLogger } from '../../../lib/logger';
 import {
   type ClientPusher,
   createManagementApiPusher,
-  MAX_PAYLOAD_BYTES,
-  PayloadTooLargeError,
   PushError,
   type PusherOptions,
   type RetryEvent,
@@ -30,7 +32,7 @@ type Factory = (opts: PusherOptions) => ClientPusher;
 describe.each<[string, Factory]>([
   ['createManagementApiPusher', createManagementApiPusher],
   ['createSdkPusher', createSdkPusher],
-])('ClientPusher contract: %s', (_name, create) => {
+])('Management API pusher on the wire: %s', (_name, create) => {
   let server: StubServer | undefined;
   let pusher: ClientPusher | undefined;
   let retries: RetryEvent[];
@@ -70,12 +72,6 @@ describe.each<[string, Factory]>([
     expect(server.requests).toHaveLength(1);
     expect(server.requests[0]?.method).toBe('POST');
     expect(server.requests[0]?.body.toString('utf8')).toBe(data);
-  });
-
-  it("resolves 'ok' for a Buffer payload too", async () => {
-    const { server, pusher } = await setup([{ status: 200 }]);
-    await expect(pusher.push('abc', Buffer.from([1, 2, 3]))).resolves.toBe('ok');
-    expect([...(server.requests[0]?.body ?? [])]).toEqual([1, 2, 3]);
   });
 
   it("resolves 'gone' on serverless-offline's 410 with an empty body, without retrying", async () => {
@@ -126,39 +122,11 @@ describe.each<[string, Factory]>([
     expect(server.requests).toHaveLength(MAX_RETRIES + 1);
   });
 
-  it('fails at once on 403 with a non-retriable PushError', async () => {
-    const { server, pusher } = await setup([
-      { status: 403, body: '{"message":"Forbidden"}', headers: { 'x-amzn-errortype': 'ForbiddenException' } },
-    ]);
-
-    const err: unknown = await pusher.push('abc', 'x').catch((e: unknown) => e);
-
-    expect(err).toBeInstanceOf(PushError);
-    expect(err).toMatchObject({ statusCode: 403, retriable: false, attempts: 1, connectionId: 'abc' });
-    expect(server.requests).toHaveLength(1);
-    expect(retries).toHaveLength(0);
-  });
-
-  it('fails at once on 400 too', async () => {
-    const { server, pusher } = await setup([{ status: 400 }]);
-    await expect(pusher.push('abc', 'x')).rejects.toMatchObject({ statusCode: 400, retriable: false });
-    expect(server.requests).toHaveLength(1);
-  });
-
   it('retries a connection reset and resolves when the next attempt succeeds', async () => {
     const { server, pusher } = await setup(['reset', { status: 200 }]);
     await expect(pusher.push('abc', 'x')).resolves.toBe('ok');
     expect(server.requests).toHaveLength(2);
     expect(retries[0]?.error.statusCode).toBeUndefined();
-  });
-
-  it('treats no answer within timeoutMs as a retriable failure', async () => {
-    const { pusher } = await setup(['hang'], { timeoutMs: 150, maxRetries: 0 });
-    await expect(pusher.push('abc', 'x')).rejects.toMatchObject({
-      name: 'PushError',
-      retriable: true,
-      statusCode: undefined,
-    });
   });
 
   it('keeps the endpoint path (the stage) and percent-encodes the connection id', async () => {
@@ -183,37 +151,5 @@ describe.each<[string, Factory]>([
       });
       expect(received).toBe(recomputed);
     }
-  });
-
-  it('refuses a message over 128 KB with PayloadTooLargeError and sends nothing', async () => {
-    const { server, pusher } = await setup([{ status: 200 }]);
-
-    const err: unknown = await pusher.push('abc', 'x'.repeat(MAX_PAYLOAD_BYTES + 1)).catch((e: unknown) => e);
-
-    expect(err).toBeInstanceOf(PayloadTooLargeError);
-    expect(err).toMatchObject({
-      name: 'PayloadTooLargeError',
-      retriable: false,
-      bytes: MAX_PAYLOAD_BYTES + 1,
-    });
-    expect(server.requests).toHaveLength(0);
-  });
-
-  it('measures the limit in bytes, not characters, and sends exactly 128 KB', async () => {
-    const { server, pusher } = await setup([{ status: 200 }]);
-    // 43,691 three-byte characters: under the limit in characters, over it in bytes.
-    await expect(pusher.push('abc', '✓'.repeat(43_691))).rejects.toBeInstanceOf(PayloadTooLargeError);
-    await expect(pusher.push('abc', 'x'.repeat(MAX_PAYLOAD_BYTES))).resolves.toBe('ok');
-    expect(server.requests).toHaveLength(1);
-  });
-
-  it('close() waits for pushes in flight, then refuses new ones', async () => {
-    const { pusher } = await setup([{ status: 200 }]);
-    const inFlight = pusher.push('abc', 'x');
-
-    await pusher.close();
-
-    await expect(inFlight).resolves.toBe('ok');
-    await expect(pusher.push('abc', 'x')).rejects.toMatchObject({ name: 'PushError', retriable: false });
   });
 });
