@@ -23,6 +23,7 @@
  * second and welcome latency (upgrade → `system.welcome`). 0 cycles skips it.
  * Bounded: loopback only, fixed duration per variant, a fixed number of cycles.
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -40,6 +41,8 @@ interface Args {
   variants: Variant[];
   cycles: number;
   cycleConcurrency: number;
+  /** NODE_OPTIONS of the connection cycle's serverless-offline (e.g. `--cpu-prof --cpu-prof-dir=…`). */
+  offlineNodeOptions: string | undefined;
 }
 
 function parseArgs(argv: readonly string[]): Args {
@@ -50,7 +53,8 @@ function parseArgs(argv: readonly string[]): Args {
     return n;
   };
   const raw = argv.find((a) => a.startsWith('--variants='))?.slice('--variants='.length);
-  const variants = (raw ?? Object.keys(VARIANTS).join(',')).split(',') as Variant[];
+  // `--variants=` (empty): only the connection cycle.
+  const variants = (raw ?? Object.keys(VARIANTS).join(',')).split(',').filter(Boolean) as Variant[];
   for (const v of variants) if (!(v in VARIANTS)) throw new Error(`--variants: unknown ${v}`);
   const cycles = argv.find((a) => a.startsWith('--cycles='))?.slice('--cycles='.length);
   return {
@@ -61,6 +65,7 @@ function parseArgs(argv: readonly string[]): Args {
     variants,
     cycles: cycles === undefined ? 200 : Number(cycles),
     cycleConcurrency: get('cycle-concurrency', 8),
+    offlineNodeOptions: argv.find((a) => a.startsWith('--offline-node-options='))?.slice(23),
   };
 }
 
@@ -165,13 +170,42 @@ interface CycleResult {
   openP50: number;
   afterOpenP50: number;
   closeP50: number;
+  /** CPU per cycle, ms: serverless-offline's process group (our handlers run in it), and Redis. */
+  offlineCpuMs: number;
+  redisCpuMs: number;
+}
+
+/** utime + stime of a process, seconds (Linux /proc, 100 ticks a second); NaN when unknown. */
+function cpuOfPid(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** The same, summed over a process group (serverless-offline and what it spawned). */
+function cpuOfGroup(pgid: number): number {
+  const pids = execFileSync('ps', ['-o', 'pid=', '-g', String(pgid)], { encoding: 'utf8' })
+    .split('\n')
+    .map((x) => Number(x.trim()))
+    .filter((x) => x > 0);
+  return pids.reduce((sum, pid) => sum + (cpuOfPid(pid) || 0), 0);
 }
 
 /**
  * `cycles` connections, `concurrency` at a time: connect → (the welcome) → close. The trivial
  * variant swaps `$connect` and `$disconnect` for handlers that do nothing, and waits for the open.
  */
-async function cycle(variant: CycleVariant, args: Args, env: NodeJS.ProcessEnv): Promise<CycleResult> {
+async function cycle(
+  variant: CycleVariant,
+  args: Args,
+  env: NodeJS.ProcessEnv,
+  redisPid: number | undefined,
+): Promise<CycleResult> {
   const config =
     variant === 'trivial-connect'
       ? writeConfig(variant, {
@@ -179,7 +213,14 @@ async function cycle(variant: CycleVariant, args: Args, env: NodeJS.ProcessEnv):
           'handlers/disconnect.handler': 'bench/handlers/trivial-connect.handler',
         })
       : writeConfig(variant, {});
-  const gw = await startOffline({ ...env, LOG_LEVEL: 'error' }, { config });
+  const gw = await startOffline(
+    {
+      ...env,
+      LOG_LEVEL: 'error',
+      ...(args.offlineNodeOptions ? { NODE_OPTIONS: args.offlineNodeOptions } : {}),
+    },
+    { config },
+  );
   try {
     const parts = { open: [] as number[], welcome: [] as number[], close: [] as number[] };
     const once = async (record: number[] | null) => {
@@ -209,9 +250,12 @@ async function cycle(variant: CycleVariant, args: Args, env: NodeJS.ProcessEnv):
     // Warm-up: handler modules loaded, Redis scripts, the welcome function's first invocation.
     await runMany(10, null);
     const lat: number[] = [];
+    const cpu0 = [cpuOfGroup(gw.pid), cpuOfPid(redisPid)];
     const start = performance.now();
     await runMany(args.cycles, lat);
     const perSec = args.cycles / ((performance.now() - start) / 1000);
+    const offlineCpuMs = ((cpuOfGroup(gw.pid) - cpu0[0]!) * 1000) / args.cycles;
+    const redisCpuMs = ((cpuOfPid(redisPid) - cpu0[1]!) * 1000) / args.cycles;
     lat.sort((a, b) => a - b);
     const p50 = (xs: number[]) =>
       pct(
@@ -225,6 +269,8 @@ async function cycle(variant: CycleVariant, args: Args, env: NodeJS.ProcessEnv):
       openP50: p50(parts.open),
       afterOpenP50: p50(parts.welcome),
       closeP50: p50(parts.close),
+      offlineCpuMs,
+      redisCpuMs,
     };
   } finally {
     await gw.stop();
@@ -279,7 +325,7 @@ async function main() {
         const order: CycleVariant[] =
           round % 2 === 0 ? ['trivial-connect', 'connect-welcome'] : ['connect-welcome', 'trivial-connect'];
         for (const v of order) {
-          cycles[v].push(await cycle(v, args, env));
+          cycles[v].push(await cycle(v, args, env, redis.process.pid));
           loads.push(os.loadavg()[0]!);
         }
       }
@@ -291,14 +337,14 @@ async function main() {
       );
       const m = (xs: CycleResult[], k: keyof CycleResult) => median(xs.map((x) => x[k])).toFixed(1);
       console.log(
-        '| variant | cycles/s | vs trivial | each round | welcome p50 ms | welcome p99 ms | p50 ms: open / open → welcome / close |',
+        '| variant | cycles/s | vs trivial | each round | welcome p50 ms | welcome p99 ms | p50 ms: open / open → welcome / close | CPU ms per cycle: offline / Redis |',
       );
-      console.log('|---|---:|---:|---|---:|---:|---|');
+      console.log('|---|---:|---:|---|---:|---:|---|---|');
       console.log(
-        `| trivial $connect (connect → open → close) | ${m(t, 'perSec')} | 1.00× | | — | — | ${m(t, 'openP50')} / — / ${m(t, 'closeP50')} |`,
+        `| trivial $connect (connect → open → close) | ${m(t, 'perSec')} | 1.00× | | — | — | ${m(t, 'openP50')} / — / ${m(t, 'closeP50')} | ${m(t, 'offlineCpuMs')} / ${m(t, 'redisCpuMs')} |`,
       );
       console.log(
-        `| connect → system.welcome → close | ${m(w, 'perSec')} | ${median(ratios).toFixed(2)}× | ${ratios.map((x) => x.toFixed(2)).join(', ')} | ${m(w, 'welcomeP50')} | ${m(w, 'welcomeP99')} | ${m(w, 'openP50')} / ${m(w, 'afterOpenP50')} / ${m(w, 'closeP50')} |`,
+        `| connect → system.welcome → close | ${m(w, 'perSec')} | ${median(ratios).toFixed(2)}× | ${ratios.map((x) => x.toFixed(2)).join(', ')} | ${m(w, 'welcomeP50')} | ${m(w, 'welcomeP99')} | ${m(w, 'openP50')} / ${m(w, 'afterOpenP50')} / ${m(w, 'closeP50')} | ${m(w, 'offlineCpuMs')} / ${m(w, 'redisCpuMs')} |`,
       );
     }
     console.log(

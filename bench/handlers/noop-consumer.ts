@@ -1,7 +1,8 @@
 /**
  * Baseline process for bench/consumer-process.ts: a bare kafkajs consumer (bundled like the real
  * one) that reads `total` records of `topic` from the earliest offset and does nothing with them.
- * Prints `READY` once in its group, then `DONE {"ms":…}` (first record → last) and exits.
+ * Prints `READY` once in its group, then `DONE {"ms":…}` (first record → last), and stops on
+ * SIGTERM.
  *
  *   node noop-consumer.js <brokers> <topic> <total> <group>
  */
@@ -30,6 +31,8 @@ async function main(): Promise<void> {
     });
   });
   process.stdout.write(`DONE ${JSON.stringify({ ms: performance.now() - t0 })}\n`);
+  // Stays up (its memory is read after the pass) until told to stop.
+  await new Promise((resolve) => process.once('SIGTERM', resolve));
   await consumer.disconnect();
 }
 

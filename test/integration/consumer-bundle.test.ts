@@ -45,7 +45,11 @@ const started: ChildProcess[] = [];
 function startConsumer(env: NodeJS.ProcessEnv): Started {
   const child = spawn(process.execPath, ['consumer.js'], {
     cwd: imageDir,
-    env: { PATH: process.env.PATH, NODE_OPTIONS: '--enable-source-maps', ...env },
+    env: {
+      PATH: process.env.PATH,
+      NODE_OPTIONS: '--enable-source-maps --max-semi-space-size=16 --max-old-space-size=128',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   started.push(child);
