@@ -79,7 +79,7 @@ async function main(): Promise<void> {
   const sweeper = runSweeper(sweeperDeps, { signal: sweeperStop.signal });
   try {
     await runConsumer({
-      kafka,
+      kafka: await kafka(),
       config: config.kafka,
       processRecord,
       logger,

@@ -1,3 +1,4 @@
+import '../lib/auth/preload';
 import middy from '@middy/core';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { handleConnect } from '../lib/gateway/connect';

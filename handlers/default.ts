@@ -1,3 +1,4 @@
+import '../lib/kafka/preload';
 import middy from '@middy/core';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import type { GatewayDeps } from '../lib/gateway/deps';

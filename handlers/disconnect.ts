@@ -1,3 +1,4 @@
+import '../lib/kafka/preload';
 import middy from '@middy/core';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { cleanupConnection } from '../lib/gateway/cleanup';

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import jwt, { type Algorithm, type JwtPayload } from 'jsonwebtoken';
+import type { Algorithm, JwtPayload } from 'jsonwebtoken';
 import type { Identity } from '../protocol/envelope';
 
 /**
@@ -61,6 +61,17 @@ export function userIdFromSub(sub: unknown): string | undefined {
 }
 
 /**
+ * jsonwebtoken, loaded on the first token verified rather than at module load: with semver, which
+ * it evaluates on import, it is ~15 ms of a cold start, and most functions never see a token
+ * (docs/architecture.md, "Cold start"). A synchronous `require`: `verify` is synchronous.
+ */
+let jwtModule: typeof import('jsonwebtoken') | undefined;
+const jwt = (): typeof import('jsonwebtoken') => {
+  jwtModule ??= require('jsonwebtoken') as typeof import('jsonwebtoken');
+  return jwtModule;
+};
+
+/**
  * JWT verification (docs/decisions.md D2): each configured key accepts only its own algorithm
  * (RS256 for the public key, HS256 for the secret); `none` and any algorithm without a key are
  * rejected; `exp` is required (60 s leeway), `nbf` honoured; `sub` is a positive integer user id;
@@ -84,14 +95,14 @@ export function createTokenVerifier({
     hasKeys: keyFor.size > 0,
     verify(token) {
       if (token.length > maxTokenLength) throw new TokenError('InvalidToken');
-      const decoded = jwt.decode(token, { complete: true });
+      const decoded = jwt().decode(token, { complete: true });
       if (!decoded || typeof decoded.payload === 'string') throw new TokenError('InvalidToken');
       const alg: unknown = decoded.header.alg;
       const key = typeof alg === 'string' ? keyFor.get(alg) : undefined;
       if (key === undefined) throw new TokenError('InvalidAlgorithm');
       let claims: JwtPayload;
       try {
-        claims = jwt.verify(token, key, {
+        claims = jwt().verify(token, key, {
           algorithms: [alg as Algorithm],
           clockTolerance: clockToleranceSecs,
           ...(issuer !== undefined ? { issuer } : {}),

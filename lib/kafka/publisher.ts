@@ -1,4 +1,4 @@
-import { type Kafka, Partitioners, type Producer } from 'kafkajs';
+import type { Kafka, Producer } from 'kafkajs';
 import { DeadlineError, withDeadline } from '../deadline';
 import { DependencyError } from '../errors';
 import type { Envelope } from '../protocol/envelope';
@@ -20,7 +20,8 @@ export interface EventPublisher {
 }
 
 export interface KafkaPublisherOptions {
-  kafka: Kafka;
+  /** The kafkajs instance, or a function that creates it on first use (a Lambda cold start). */
+  kafka: Kafka | (() => Promise<Kafka>);
   /** -1 = all in-sync replicas (default), 1 = leader only. */
   acks?: -1 | 1;
   /**
@@ -47,7 +48,11 @@ export function createKafkaPublisher({
   const ready = (): Promise<Producer> => {
     if (producer) return Promise.resolve(producer);
     connecting ??= (async () => {
-      const p = kafka.producer({
+      const client = typeof kafka === 'function' ? await kafka() : kafka;
+      // Required here, not imported at the top, so that bundling this module does not load kafkajs
+      // (in the Lambda bundles it is a file beside the handler: deploy/esbuild-plugins.js).
+      const { Partitioners } = require('kafkajs') as typeof import('kafkajs');
+      const p = client.producer({
         // Same key → same partition as the Java/librdkafka default (murmur2), like the old gateway.
         createPartitioner: Partitioners.DefaultPartitioner,
         allowAutoTopicCreation: true,

@@ -9,7 +9,6 @@ import {
 import type { Config } from '../config';
 import type { GatewayDeps, WelcomeRequest, WelcomeTrigger } from '../gateway/deps';
 import { createLifecycleStores } from '../gateway/lifecycle';
-import { createKafka } from '../kafka/client';
 import { mskIamTokenProvider } from '../kafka/msk-iam';
 import { createKafkaPublisher } from '../kafka/publisher';
 import { createLogger, type Logger } from '../logger';
@@ -24,7 +23,11 @@ import { createFleetPushBudget } from './push-budget';
 export interface Runtime {
   readonly deps: GatewayDeps;
   readonly redis: RedisClient;
-  readonly kafka: Kafka;
+  /**
+   * The process's kafkajs instance, created (and kafkajs loaded) on first call: a Lambda function
+   * that never publishes never loads kafkajs (docs/architecture.md, "Cold start").
+   */
+  kafka(): Promise<Kafka>;
   /** The container's metrics: the consumer renders them on `/metrics`, Lambda emits them as EMF. */
   readonly metrics: Metrics;
   /** The credentials used to sign calls to `endpoint` (await `ready()` to fail fast at start-up). */
@@ -76,21 +79,29 @@ export function createRuntime(config: Config, options: RuntimeOptions): Runtime 
     return chain;
   };
 
-  const kafka = createKafka(config.kafka, logger, {
-    // MSK IAM: tokens signed with the same credentials as the pushes (the brokers are never loopback).
-    mskIamToken:
-      config.kafka.sasl?.mechanism === 'aws-msk-iam'
-        ? mskIamTokenProvider({
-            region: config.aws.region,
-            credentials: async () => {
-              const source = credentialsFor(`https://kafka.${config.aws.region}.amazonaws.com`);
-              await source.ready();
-              return source.get();
-            },
-          })
-        : undefined,
-  });
-  const publisher = createKafkaPublisher({ kafka, timeoutMs: config.kafka.publishTimeoutMs });
+  // Loaded on first use, not at module load: kafkajs is ~40 % of a function's bundle and most first
+  // invocations never publish (docs/architecture.md, "Cold start").
+  let kafka: Promise<Kafka> | undefined;
+  const kafkaClient = (): Promise<Kafka> => {
+    kafka ??= import('../kafka/client').then(({ createKafka }) =>
+      createKafka(config.kafka, logger, {
+        // MSK IAM: tokens signed with the same credentials as the pushes (the brokers are never loopback).
+        mskIamToken:
+          config.kafka.sasl?.mechanism === 'aws-msk-iam'
+            ? mskIamTokenProvider({
+                region: config.aws.region,
+                credentials: async () => {
+                  const source = credentialsFor(`https://kafka.${config.aws.region}.amazonaws.com`);
+                  await source.ready();
+                  return source.get();
+                },
+              })
+            : undefined,
+      }),
+    );
+    return kafka;
+  };
+  const publisher = createKafkaPublisher({ kafka: kafkaClient, timeoutMs: config.kafka.publishTimeoutMs });
   const verifiesTokens = options.verifiesTokens ?? true;
   const verifier = createTokenVerifier(
     verifiesTokens
@@ -192,7 +203,7 @@ export function createRuntime(config: Config, options: RuntimeOptions): Runtime 
   return {
     deps,
     redis,
-    kafka,
+    kafka: kafkaClient,
     metrics,
     credentialsFor,
     async close() {
