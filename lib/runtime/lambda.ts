@@ -32,7 +32,7 @@ export interface Observability {
   readonly metrics: Metrics;
   /** Sets the Powertools log level from the gateway's configuration. */
   setLogLevel(level: Config['logLevel']): void;
-  /** The middlewares, outermost first: context injection, EMF publishing, error logging. */
+  /** The middlewares, outermost first: context injection, the log level, EMF publishing, error logging. */
   middlewares(): middy.MiddlewareObj<unknown, unknown, Error, Context>[];
 }
 
@@ -56,6 +56,19 @@ export function createObservability({
   const powertoolsMetrics = new PowertoolsMetrics({ namespace, serviceName });
   const metrics = createEmfMetrics();
   const flush = () => metrics.flush(powertoolsMetrics);
+  type Level = Parameters<PowertoolsLogger['setLogLevel']>[0];
+  let level: Level | undefined;
+
+  /**
+   * Re-applies the configured level after `injectLambdaContext`, which resets the logger to its
+   * initial level (INFO unless `POWERTOOLS_LOG_LEVEL` says otherwise) at the start of every warm
+   * invocation: without this, `LOG_LEVEL` held for a container's first invocation only.
+   */
+  const keepLogLevel: middy.MiddlewareObj<unknown, unknown, Error, Context> = {
+    before: () => {
+      if (level !== undefined) powertoolsLogger.setLogLevel(level);
+    },
+  };
 
   /** Publishes the invocation's metrics (and the cold start once per container) as EMF. */
   const emitMetrics: middy.MiddlewareObj<unknown, unknown, Error, Context> = {
@@ -88,9 +101,11 @@ export function createObservability({
   return {
     logger: loggerOnPowertools(powertoolsLogger),
     metrics,
-    setLogLevel: (level) =>
-      powertoolsLogger.setLogLevel(level.toUpperCase() as Parameters<PowertoolsLogger['setLogLevel']>[0]),
-    middlewares: () => [injectContext, emitMetrics, logErrors],
+    setLogLevel: (configured) => {
+      level = configured.toUpperCase() as Level;
+      powertoolsLogger.setLogLevel(level);
+    },
+    middlewares: () => [injectContext, keepLogLevel, emitMetrics, logErrors],
   };
 }
 

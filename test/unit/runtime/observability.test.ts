@@ -146,6 +146,28 @@ describe('Lambda observability (Powertools Logger and Metrics as middy middlewar
     expect(blobs().find((b) => b.result === 'ok')).toMatchObject({ ws_gateway_deliveries_total: 3 });
   });
 
+  it('keeps the configured log level on warm invocations (Powertools resets it to its initial level on each)', async () => {
+    const obs = createObservability();
+    let first = true;
+    const handler = middy()
+      .use(obs.middlewares())
+      .handler(async () => {
+        // As getRuntime() does: the level comes from LOG_LEVEL on the first invocation.
+        if (first) obs.setLogLevel('warn');
+        first = false;
+        obs.logger.info('routine');
+        obs.logger.warn('worth a look');
+      });
+
+    for (const id of ['w-1', 'w-2', 'w-3']) await handler({}, context(id));
+
+    expect(logs().map((l) => [l.function_request_id, l.message])).toEqual([
+      ['w-1', 'worth a look'],
+      ['w-2', 'worth a look'],
+      ['w-3', 'worth a look'],
+    ]);
+  });
+
   it('emits the cold start metric once per container and nothing when nothing was recorded', async () => {
     const obs = createObservability();
     const handler = middy()
