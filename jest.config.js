@@ -25,10 +25,5 @@ module.exports = {
     { ...shared, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'] },
     // Headless Chromium against the stack `npm start` runs (test/support/browser.ts, local-stack.ts).
     { ...shared, displayName: 'browser', testMatch: ['<rootDir>/test/browser/**/*.test.ts'] },
-    // Long fault scenarios that do not pass on main yet (docs/operations.md, "Known failing fault
-    // tests"): only with `npm run test:faults`, never a silent part of `npm test`.
-    ...(process.env.WS_GATEWAY_FAULTS === '1'
-      ? [{ ...shared, displayName: 'faults', testMatch: ['<rootDir>/test/faults/**/*.test.ts'] }]
-      : []),
   ],
 };

@@ -42,16 +42,13 @@ import { createKafka } from '../lib/kafka/client';
 import type { EventPublisher } from '../lib/kafka/publisher';
 import { silentLogger } from '../lib/logger';
 import { createMetrics } from '../lib/metrics';
-import type { Envelope } from '../lib/protocol/envelope';
 import { createManagementApiPusher } from '../lib/push/pusher';
 import { createRedisClient } from '../lib/redis';
 import { createSessionStore } from '../lib/store/session-store';
-import { audience, gameEvent, gameRoom } from '../test/support/backend';
 import { startManagementApiProcess } from '../test/support/management-api-process';
 import { startKafkaMock, startRedis } from '../test/support/services';
 import { argReader } from './args';
-
-const TOPIC = 'games.events';
+import { envelopes, populate, produceBacklog, pushesPerEvent, TOPIC, worldOf } from './consumer-world';
 
 type Variant = 'kafkajs no-op' | 'runConsumer no-op' | 'pipeline';
 const VARIANTS: readonly Variant[] = ['kafkajs no-op', 'runConsumer no-op', 'pipeline'];
@@ -83,60 +80,6 @@ function parseArgs(argv: readonly string[]): Args {
     }),
     cpuProfile: raw('cpu-profile'),
   };
-}
-
-/** Users `u0…`, one connection each, grouped into rooms of `roomSize` by a user-targeted room_state. */
-interface World {
-  readonly users: readonly string[];
-  readonly rooms: readonly string[];
-}
-
-function worldOf(args: Args): World {
-  const rooms = Array.from({ length: 500 }, () => randomUUID());
-  const users = Array.from({ length: rooms.length * args.roomSize }, (_, i) => String(1_000_000 + i));
-  return { users, rooms };
-}
-
-const roomOfUser = (world: World, i: number, roomSize: number) => world.rooms[Math.floor(i / roomSize)]!;
-
-function envelopes(world: World, args: Args): Envelope[] {
-  const out: Envelope[] = [];
-  for (let n = 0; n < args.events; n++) {
-    const slot = n % 20;
-    const i = (n * 7919) % world.users.length;
-    const user = world.users[i]!;
-    const roomId = roomOfUser(world, i, args.roomSize);
-    if (slot < 9) {
-      out.push(
-        gameEvent('turn_changed', audience.room(roomId), {
-          room_id: roomId,
-          current_turn: 1,
-          turn_number: n,
-        }),
-      );
-    } else if (slot < 18) {
-      out.push(gameEvent('game_starting', audience.user(user), { room_id: roomId, players: [] }));
-    } else {
-      out.push(
-        gameEvent('room_state', audience.user(user), { room: gameRoom(roomId, { players: [+user] }) }),
-      );
-    }
-  }
-  return out;
-}
-
-async function produceBacklog(brokers: string, list: readonly Envelope[]): Promise<void> {
-  const kafka = new Kafka({ clientId: 'bench-backend', brokers: [brokers], logLevel: logLevel.NOTHING });
-  const producer = kafka.producer({ allowAutoTopicCreation: true });
-  await producer.connect();
-  try {
-    for (let i = 0; i < list.length; i += 1000) {
-      const messages = list.slice(i, i + 1000).map((e) => ({ key: null, value: JSON.stringify(e) }));
-      await producer.sendBatch({ topicMessages: [{ topic: TOPIC, messages }] });
-    }
-  } finally {
-    await producer.disconnect();
-  }
 }
 
 interface Sample {
@@ -330,33 +273,6 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
-async function populate(env: Env, world: World, roomSize: number): Promise<void> {
-  const redis = createRedisClient({ url: env.redisUrl, cluster: false, logger: silentLogger });
-  const store = createSessionStore({ redis, connectionTtlSecs: 86400, keyPrefix: env.keyPrefix });
-  const now = new Date();
-  try {
-    for (let start = 0; start < world.users.length; start += 200) {
-      await Promise.all(
-        world.users.slice(start, start + 200).map(async (userId, k) => {
-          const i = start + k;
-          const connectionId = `L0SM9cOFvHcC${i.toString(36).padStart(4, '0')}=`;
-          await store.registerConnection(connectionId, { connectedAt: now, bound: null });
-          await store.authenticate(
-            connectionId,
-            { userId, username: `user${userId}`, roles: ['user'] },
-            null,
-            now,
-            now.toISOString(),
-          );
-          await store.joinRoom(userId, roomOfUser(world, i, roomSize), { spectator: false });
-        }),
-      );
-    }
-  } finally {
-    await redis.quit();
-  }
-}
-
 const median = (xs: readonly number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)] ?? Number.NaN;
@@ -386,14 +302,14 @@ async function main(): Promise<void> {
       endpoint: api.endpoint,
       keyPrefix: 'bench:',
     };
-    const world = worldOf(args);
+    const world = worldOf(500 * args.roomSize, args.roomSize);
     await populate(env, world, args.roomSize);
     const list = envelopes(world, args);
     await produceBacklog(env.brokers, list);
     const avgBytes = list.reduce((s, e) => s + JSON.stringify(e).length, 0) / list.length;
-    const pushesPerEvent = (9 * args.roomSize + 9 + 2) / 20;
+    const perEvent = pushesPerEvent(args.roomSize);
     process.stdout.write(
-      `event consumer: ${fmt(args.events)} events (${avgBytes.toFixed(0)} B avg, ~${pushesPerEvent.toFixed(2)} pushes/event, ` +
+      `event consumer: ${fmt(args.events)} events (${avgBytes.toFixed(0)} B avg, ~${perEvent.toFixed(2)} pushes/event, ` +
         `rooms of ${args.roomSize}), stand-in latency ${args.apiLatencyMs} ms, ${args.rounds} rounds (median), ` +
         `node ${process.version}\n\n`,
     );
@@ -440,7 +356,7 @@ async function main(): Promise<void> {
         continue;
       }
       const r = rate(v);
-      const pushes = v === 'pipeline' ? fmt(r * pushesPerEvent) : '—';
+      const pushes = v === 'pipeline' ? fmt(r * perEvent) : '—';
       lines.push(
         `| ${v} | ${fmt(r)} | ${pushes} | ${median(ss.map((s) => s.cpuUs)).toFixed(0)} | ${Number.isNaN(ceiling) ? '—' : `${((r / ceiling) * 100).toFixed(1)}%`} |`,
       );

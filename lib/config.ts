@@ -30,6 +30,11 @@ export interface Config {
     readonly maxMessageSize: number;
     readonly heartbeatIntervalSecs: number;
     readonly heartbeatTimeoutSecs: number;
+    /**
+     * A heartbeat refreshes the session keys at most once per this many seconds per connection
+     * (later ones within it are acked with the gate alone); 0: every heartbeat.
+     */
+    readonly heartbeatRefreshSecs: number;
     readonly rateLimitPerSec: number;
     readonly rateLimitBurst: number;
     /** TTL of the per-connection routing keys; refreshed by heartbeats. */
@@ -268,6 +273,9 @@ export function loadConfig(env: Env): Config {
       maxMessageSize: int(env, 'WS_MAX_MESSAGE_SIZE', 65536, 1, 10 * 1024 * 1024),
       heartbeatIntervalSecs: int(env, 'WS_HEARTBEAT_INTERVAL_SECS', 15, 1, 86400),
       heartbeatTimeoutSecs: int(env, 'WS_HEARTBEAT_TIMEOUT_SECS', 45, 1, 86400),
+      // Below the presence key's 120 s TTL with room to spare: a refresh skipped is never the one
+      // that would have kept the user online.
+      heartbeatRefreshSecs: int(env, 'WS_HEARTBEAT_REFRESH_SECS', 10, 0, 60),
       rateLimitPerSec: num(env, 'WS_RATE_LIMIT_PER_SEC', 50, 0),
       rateLimitBurst: int(env, 'WS_RATE_LIMIT_BURST', 100, 1, 1_000_000),
       connectionTtlSecs: int(env, 'WS_CONNECTION_TTL_SECS', 86400, 60, 30 * 86400),

@@ -121,10 +121,11 @@ async function heartbeat(deps: GatewayDeps, input: MessageInput): Promise<Messag
   let gate: MessageGate | null;
   try {
     gate = await withDeadline(
-      store.gateMessage(input.connectionId, {
-        burst: config.ws.rateLimitBurst,
-        perSec: config.ws.rateLimitPerSec,
-      }),
+      store.gateMessage(
+        input.connectionId,
+        { burst: config.ws.rateLimitBurst, perSec: config.ws.rateLimitPerSec },
+        config.ws.heartbeatRefreshSecs * 1000,
+      ),
       budget,
       () => new DeadlineError('heartbeat gate', budget),
     );
@@ -139,7 +140,8 @@ async function heartbeat(deps: GatewayDeps, input: MessageInput): Promise<Messag
   try {
     await ensureWelcomed(deps, input, gate);
     if (!gate.allowed) throw new ClientError('RATE_LIMIT', 'Rate limit exceeded');
-    if (gate.identity) {
+    // At most one refresh per connection and WS_HEARTBEAT_REFRESH_SECS: the gate claimed it.
+    if (gate.identity && gate.refresh !== false) {
       await withDeadline(
         store.heartbeat(input.connectionId, gate.identity, deps.now(), gate.connectedAt),
         budget,

@@ -12,6 +12,12 @@ export interface MessageGate {
   /** `mine`: this caller must send the welcome now; `pending`: another invocation is sending it; `done`. */
   readonly welcome: 'mine' | 'pending' | 'done';
   readonly connectedAt: string;
+  /**
+   * Asked for with `refreshWindowMs`: true when this heartbeat should refresh the session keys
+   * (none did within the window; the gate has recorded this one), false when one did. Absent: not
+   * asked.
+   */
+  readonly refresh?: boolean;
 }
 
 export interface RemovedConnection {
@@ -57,7 +63,12 @@ export interface SessionStore {
    * trip. Null when Redis has no record of the connection (its state was lost, or it is being
    * removed): nothing is written then (docs/decisions.md D9).
    */
-  gateMessage(connectionId: string, rate: { burst: number; perSec: number }): Promise<MessageGate | null>;
+  gateMessage(
+    connectionId: string,
+    rate: { burst: number; perSec: number },
+    /** A heartbeat's refresh window (see `MessageGate.refresh`); omitted for other frames. */
+    refreshWindowMs?: number,
+  ): Promise<MessageGate | null>;
   markWelcomed(connectionId: string): Promise<void>;
   /** Forgets the identity bound at `$connect` (never re-creates a gone connection). */
   dropBinding(connectionId: string): Promise<void>;
@@ -127,14 +138,17 @@ const TOMBSTONE_TTL_SECS = 300;
  *
  * A connection Redis has no record of (or one being removed: `x`) is answered with {-1} and NOT
  * re-created: its state was lost and the caller closes it (docs/decisions.md D9).
- * Otherwise returns {allowed, uid, un, ro, buid, bun, bro, welcome, at}.
+ * Otherwise returns {allowed, uid, un, ro, buid, bun, bro, welcome, at, refresh}.
+ * ARGV[4], a heartbeat's refresh window in ms (-1: not a heartbeat): refresh is 1 when the
+ * connection is authenticated and its last refresh (`hb`) is older than that (`hb` is set to now),
+ * else 0 — so a client heartbeating faster than the window costs this script alone.
  */
 const GATE_SCRIPT = `
 local k = KEYS[1]
 local burst = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
-local v = redis.call('HMGET', k, 'tk', 'ts', 'uid', 'un', 'ro', 'buid', 'bun', 'bro', 'w', 'at', 'x')
+local v = redis.call('HMGET', k, 'tk', 'ts', 'uid', 'un', 'ro', 'buid', 'bun', 'bro', 'w', 'at', 'x', 'hb')
 if not v[10] or v[11] then return {-1} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -146,7 +160,14 @@ if tk >= 1 then
   tk = tk - 1
   allowed = 1
 end
-redis.call('HSET', k, 'tk', tostring(tk), 'ts', now)
+local refresh = 0
+local window = tonumber(ARGV[4] or '-1')
+if allowed == 1 and window >= 0 and v[3] and (not v[12] or now - tonumber(v[12]) >= window) then
+  refresh = 1
+  redis.call('HSET', k, 'tk', tostring(tk), 'ts', now, 'hb', now)
+else
+  redis.call('HSET', k, 'tk', tostring(tk), 'ts', now)
+end
 -- Any frame is activity: the connection's record lives on (heartbeats need no extra command for it).
 redis.call('EXPIRE', k, ttl)
 local w = v[9]
@@ -154,7 +175,7 @@ if not w then
   redis.call('HSET', k, 'w', 'default')
   w = 'mine'
 end
-return {allowed, v[3], v[4], v[5], v[6], v[7], v[8], w, v[10]}
+return {allowed, v[3], v[4], v[5], v[6], v[7], v[8], w, v[10], refresh}
 `;
 
 /**
@@ -254,7 +275,13 @@ return 1
 `;
 
 type ScriptClient = RedisClient & {
-  wsgGate(key: string, burst: number, perSec: number, ttl: number): Promise<Array<string | number | null>>;
+  wsgGate(
+    key: string,
+    burst: number,
+    perSec: number,
+    ttl: number,
+    refreshWindowMs: number,
+  ): Promise<Array<string | number | null>>;
   wsgClaim(key: string, tombstoneTtl: number): Promise<Array<string | number>>;
   wsgTake(key: string): Promise<string[]>;
   wsgHsetLive(key: string, ...fieldsAndValues: string[]): Promise<number>;
@@ -400,8 +427,9 @@ export function createSessionStore({
       ]);
     },
 
-    async gateMessage(connectionId, { burst, perSec }) {
-      const v = await r.wsgGate(keys.conn(connectionId), burst, perSec, ttl);
+    async gateMessage(connectionId, { burst, perSec }, refreshWindowMs) {
+      const asked = refreshWindowMs !== undefined;
+      const v = await r.wsgGate(keys.conn(connectionId), burst, perSec, ttl, asked ? refreshWindowMs : -1);
       if (v[0] === -1) return null;
       const w = v[7];
       return {
@@ -410,6 +438,7 @@ export function createSessionStore({
         bound: identityFrom(v[4], v[5], v[6]),
         welcome: w === 'mine' ? 'mine' : w === 'done' ? 'done' : 'pending',
         connectedAt: typeof v[8] === 'string' ? v[8] : new Date().toISOString(),
+        ...(asked ? { refresh: v[9] === 1 } : {}),
       };
     },
 

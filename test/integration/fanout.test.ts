@@ -278,6 +278,7 @@ describe('priorities', () => {
   describe('through the event pipeline', () => {
     let store: SessionStore;
     let processRecord: ProcessRecord;
+    let metrics: Metrics;
     let offset = 0;
     const publisher: EventPublisher = {
       publish: async () => {},
@@ -295,6 +296,7 @@ describe('priorities', () => {
       api = await startManagementApi({ latencyMs: 1, jitterMs: 0 });
       store = createSessionStore({ redis, connectionTtlSecs: 86400, keyPrefix: prefix });
       const f = fanoutOf(api.endpoint, budgetOf(60, 10), { maxInFlight: 4 });
+      metrics = createMetrics();
       processRecord = createPipeline({
         config: loadConfig({ LOG_LEVEL: 'silent' }),
         store,
@@ -302,12 +304,46 @@ describe('priorities', () => {
         pusher: pusher!,
         fanout: f,
         lifecycle: createLifecycleStores({ redis, reconnectTtlSecs: 300, keyPrefix: prefix }),
-        metrics: createMetrics(),
+        metrics,
         logger: silentLogger,
         pushConcurrency: 4,
         newId: randomUUID,
         now: () => new Date(),
       });
+    });
+
+    const broadcastRecord = () =>
+      record(gameEvent('room_created', audience.broadcast(), { room_id: randomUUID(), room_name: 'r' }));
+    const deliveries = (result: string) => metrics.counter('ws_gateway_deliveries_total', '').get({ result });
+
+    // The semantics of a handed-off broadcast (docs/architecture.md, "Broadcasts are handed off"):
+    // its record is done, and may be committed, once its pushes are queued; a clean stop delivers
+    // the queue; what a stop gives up on (or a crash loses) is not redelivered.
+    it('lets a broadcast record finish before its pushes; a clean stop still delivers every queued frame', async () => {
+      const lobby = [];
+      for (let i = 0; i < 40; i++) lobby.push(await connectAs(store, newConnectionId()));
+      const outcome = await processRecord(broadcastRecord());
+      expect(outcome).toMatchObject({ status: 'delivered', recipients: 40, queued: 40 });
+      // Done before its pushes: 40 at 60/s (burst 10) take half a second.
+      expect(api!.requests.length).toBeLessThan(40);
+      await fanout!.close(20_000);
+      for (const c of lobby) expect(api!.delivered(c)).toHaveLength(1);
+      await new Promise((r) => setImmediate(r));
+      expect(deliveries('ok')).toBe(40);
+      expect(deliveries('failed')).toBe(0);
+    });
+
+    it('counts the frames of a broadcast a stop gives up on as failed deliveries: they are not redelivered', async () => {
+      const lobby = [];
+      for (let i = 0; i < 200; i++) lobby.push(await connectAs(store, newConnectionId()));
+      expect(await processRecord(broadcastRecord())).toMatchObject({ queued: 200 });
+      // 200 pushes at 60/s take over 3 s; the stop waits 300 ms.
+      await fanout!.close(300);
+      await new Promise((r) => setImmediate(r));
+      const delivered = lobby.filter((c) => api!.delivered(c).length === 1).length;
+      expect(delivered).toBeLessThan(200);
+      expect(deliveries('ok')).toBe(delivered);
+      expect(deliveries('failed')).toBe(200 - delivered);
     });
 
     it('delivers a room event while a broadcast queued before it is still paced out; each player gets both in order', async () => {

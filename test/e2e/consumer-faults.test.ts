@@ -1,5 +1,5 @@
 /**
- * Consumer faults on the real stack (issue 8): the consumer process (consumers/events.ts), a Redis
+ * Consumer faults on the real stack: the consumer process (consumers/events.ts), a Redis
  * and a Kafka mock cluster (kcat) owned by this file — so that they can be stopped and brought back
  * without disturbing other test files — serverless-offline and real `ws` clients where delivery to
  * clients is asserted, and the stand-in Management API (test/support/management-api.ts) for push
@@ -285,7 +285,10 @@ async function committed(group: string): Promise<Map<number, number>> {
   return new Map((topic?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
 }
 
-afterEach(() => {
+// Each test's consumers stop with it: every group reads the same topic and pushes through the same
+// gateway, so a consumer left running would deliver the next test's events too (as duplicates).
+afterEach(async () => {
+  await Promise.all(consumers.splice(0).map((c) => c.stop()));
   expect(unexpectedExits).toEqual([]);
 });
 
