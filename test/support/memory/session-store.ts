@@ -347,7 +347,10 @@ export function createMemorySessionStore({
       const identity = c?.identity ?? ix?.identity ?? null;
       const rooms = new Set([...(ix?.rooms ?? []), ...(c?.rooms ?? [])]);
       const lobbies = new Set([...(ix?.lobbies ?? []), ...(c?.lobbies ?? [])]);
-      const wentOffline = identity ? detachFromUser(id, identity.userId) : false;
+      // presence:online is the announcer's alone (see the adapter): a quiet caller leaves it.
+      let wentOffline = false;
+      if (identity && announce) wentOffline = detachFromUser(id, identity.userId);
+      else if (identity) removeFrom(state.userSockets, identity.userId, [id]);
       state.socket.delete(id);
       state.connections.delete(id);
       for (const room of rooms) removeFrom(state.roomSockets, room, [id]);
