@@ -89,8 +89,13 @@ export function sessionStoreContract(name: string, setup: () => Promise<SessionS
       return id;
     }
 
-    async function gated(s: SessionStore, id: string, rate = { burst: 10, perSec: 0 }) {
-      const g = await s.gateMessage(id, rate);
+    async function gated(
+      s: SessionStore,
+      id: string,
+      rate = { burst: 10, perSec: 0 },
+      refreshWindowMs?: number,
+    ) {
+      const g = await s.gateMessage(id, rate, refreshWindowMs);
       if (!g) throw new Error(`gate: connection ${id} unknown to the store`);
       return g;
     }
@@ -629,6 +634,48 @@ export function sessionStoreContract(name: string, setup: () => Promise<SessionS
 
         expect((await gated(store, id)).bound).toBeNull();
         expect(await store.gateMessage(gone, { burst: 1, perSec: 0 })).toBeNull();
+      });
+
+      it('asks the first heartbeat of a refresh window to refresh, not the next ones within it, in any container', async () => {
+        const id = await connectAs(ALICE);
+        const rate = { burst: 100, perSec: 100 };
+
+        const refreshes = [];
+        for (const on of [store, store, second]) refreshes.push((await gated(on, id, rate, 10_000)).refresh);
+
+        expect(refreshes).toEqual([true, false, false]);
+      });
+
+      it('asks again once the window has passed', async () => {
+        const id = await connectAs(ALICE);
+        const rate = { burst: 100, perSec: 100 };
+        expect((await gated(store, id, rate, 50)).refresh).toBe(true);
+        expect((await gated(store, id, rate, 50)).refresh).toBe(false);
+
+        await h.advance(80);
+
+        expect((await gated(store, id, rate, 50)).refresh).toBe(true);
+      });
+
+      it('asks every heartbeat with a window of 0, never an anonymous one, and leaves other frames out', async () => {
+        const rate = { burst: 100, perSec: 100 };
+        const id = await connectAs(ALICE);
+        expect((await gated(store, id, rate, 0)).refresh).toBe(true);
+        expect((await gated(store, id, rate, 0)).refresh).toBe(true);
+        const anonymous = await connectAs(null);
+        expect((await gated(store, anonymous, rate, 10_000)).refresh).toBe(false);
+        // A frame that is not a heartbeat is not asked and does not use the window up.
+        const other = await connectAs(ALICE);
+        expect((await gated(store, other, rate)).refresh).toBeUndefined();
+        expect((await gated(store, other, rate, 10_000)).refresh).toBe(true);
+      });
+
+      it('does not ask a heartbeat the rate limit refused', async () => {
+        const id = await connectAs(ALICE);
+        const rate = { burst: 1, perSec: 0 };
+        await gated(store, id, rate);
+
+        expect(await gated(store, id, rate, 0)).toMatchObject({ allowed: false, refresh: false });
       });
 
       it('reports a connection the store has no record of as lost', async () => {
