@@ -1,19 +1,21 @@
 /**
  * Cold start of every Lambda handler, as deployed: each handler is bundled exactly as serverless.yml
- * bundles it (minified, tree-shaken, `@aws-sdk/*` left to the runtime), then, in a fresh Node
- * process per run, the bundle is loaded (`require`) and invoked once with the event a cold container
- * really gets first (a valid token, a connection Redis knows) against a local Redis, the Kafka mock
- * and stand-ins for the Management and Lambda APIs; a result that is not the handler's success
- * stops the run. Cases run round robin, so a change of the machine's load hits all alike. Reported beside a
- * trivial handler bundle measured the same way, plus two variants that justify choices:
- * `connect` with source maps (`--enable-source-maps`), and loading `@aws-sdk/client-lambda` (the
- * SDK alternative to the hand-written welcome invoker).
+ * bundles it (minified, tree-shaken, `@aws-sdk/*` left to the runtime, the packages of
+ * deploy/esbuild-plugins.js in files beside it), then, in a fresh Node process per sample, the
+ * bundle is loaded (`require`) and invoked once with the event a cold container really gets first
+ * (a valid token, a connection Redis knows) against a local Redis, the Kafka mock and stand-ins for
+ * the Management and Lambda APIs. A result that is not the handler's success, or a warning or error
+ * it logs, stops the run. Cases run round robin, so a change of the machine's load hits all alike.
+ * Each span is reported as wall time and as the process's CPU time. Reported beside: a trivial
+ * handler bundle (the ratios), `connect` with source maps (`--enable-source-maps`), ioredis, kafkajs
+ * and jsonwebtoken bundled and loaded alone (the floor of a bundle's load), and loading
+ * `@aws-sdk/client-lambda` (the SDK alternative to the hand-written welcome invoker).
  *
  *   npx tsx bench/cold-start.ts [--runs=7] [--only=<regexp of case names>] [--baseline=<checkout>]
  *
- * `--baseline` bundles the same handlers from another checkout (e.g. `git worktree add /tmp/before
- * main` plus its `npm ci`) and runs them in the same rounds, so a before/after comparison sees the
- * same machine load.
+ * `--baseline` bundles the same handlers from another checkout with its own node_modules (e.g.
+ * `git archive <commit> | tar -x -C /tmp/before` and a link to this node_modules) and runs them in
+ * the same rounds, so a before/after comparison sees the same machine load.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';

@@ -333,7 +333,10 @@ async function main(): Promise<void> {
           }),
       );
       if (k % (EVENTS_PER_SEC * 30) === 0 && k > 0)
-        log(`${k} events produced, ${deliveryMs.length} deliveries, ${counts.heartbeatsAcked} acks`);
+        log(
+          `${k} events produced, ${deliveryMs.length} deliveries, ${counts.heartbeatsAcked} acks; ` +
+            `RSS offline ${groupRssMb(gateway.pid)} MB, consumer ${groupRssMb(consumer.child.pid!)} MB`,
+        );
     }
     await Promise.all(sends);
     for (const t of timers) clearTimeout(t);
@@ -403,6 +406,14 @@ async function main(): Promise<void> {
     console.log(`\n| ${'measure'.padEnd(width)} | value |\n| ${'-'.repeat(width)} | ----- |`);
     for (const [k, v] of rows) console.log(`| ${k.padEnd(width)} | ${v} |`);
     if (errorSamples.length > 0) console.log(`\nfirst errors:\n  ${errorSamples.join('\n  ')}`);
+    // What the consumer warned about (at LOG_LEVEL=warn): retries and redeliveries explain duplicates.
+    const warnings = new Map<string, number>();
+    for (const m of consumer.output().matchAll(/"level":"(?:warn|error)","msg":"([^"]*)"/g))
+      warnings.set(m[1]!, (warnings.get(m[1]!) ?? 0) + 1);
+    if (warnings.size > 0)
+      console.log(
+        `\nconsumer warnings and errors:\n  ${[...warnings].map(([msg, n]) => `${n} × ${msg}`).join('\n  ')}`,
+      );
     if (counts.upgradeFailed > 0 || counts.unexpectedCloses > 0)
       console.log(`\nserverless-offline output (tail):\n${gateway.output().slice(-3000)}`);
     process.exitCode = lost > 0 || errors > 0 ? 1 : 0;

@@ -62,7 +62,7 @@ export function userIdFromSub(sub: unknown): string | undefined {
 
 /**
  * jsonwebtoken, loaded on the first token verified rather than at module load: with semver, which
- * it evaluates on import, it is ~15 ms of a cold start, and most functions never see a token
+ * it evaluates on import, it is 20–27 ms of CPU on a cold start, and most functions never see a token
  * (docs/architecture.md, "Cold start"). A synchronous `require`: `verify` is synchronous.
  */
 let jwtModule: typeof import('jsonwebtoken') | undefined;

@@ -62,7 +62,8 @@ export function createObservability({
   /**
    * Re-applies the configured level after `injectLambdaContext`, which resets the logger to its
    * initial level (INFO unless `POWERTOOLS_LOG_LEVEL` says otherwise) at the start of every warm
-   * invocation: without this, `LOG_LEVEL` held for a container's first invocation only.
+   * invocation: without this, `LOG_LEVEL` held for a container's first invocation only. Debug
+   * sampling (`POWERTOOLS_LOGGER_SAMPLE_RATE`, not used by this project) would be overridden too.
    */
   const keepLogLevel: middy.MiddlewareObj<unknown, unknown, Error, Context> = {
     before: () => {

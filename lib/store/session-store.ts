@@ -563,8 +563,16 @@ export function createSessionStore({
         else if (f.startsWith('l:')) lobbyIds.push(f.slice(2));
       }
       const identity = identityFrom(h.uid, h.un, h.ro);
+      // presence:online is the announcer's alone. A quiet caller that took the user out of it
+      // (a 410 racing the $disconnect) would leave the announced removal reporting "still online",
+      // and user_offline would never be published. If the announcer died, the sweeper finds the
+      // user orphaned and announces the offline itself.
+      let leaveUser: Promise<boolean> = Promise.resolve(false);
+      if (identity && announce) leaveUser = detachFromUser(connectionId, identity.userId);
+      else if (identity)
+        leaveUser = r.wsgDetach(keys.userSockets(identity.userId), connectionId).then(() => false);
       const [wentOffline] = await Promise.all([
-        identity ? detachFromUser(connectionId, identity.userId) : Promise.resolve(false),
+        leaveUser,
         redis.del(keys.socket(connectionId)),
         redis.srem(keys.connections(), connectionId),
         ...roomIds.map((room) => redis.srem(keys.roomSockets(room), connectionId)),

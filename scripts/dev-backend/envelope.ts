@@ -17,6 +17,12 @@ export const audience = {
     room_id: null,
     game_id: null,
   }),
+  users: (...userIds: Array<string | number>): Audience => ({
+    type: 'users',
+    user_ids: userIds.map(String),
+    room_id: null,
+    game_id: null,
+  }),
   room: (roomId: string): Audience => ({ type: 'room', user_ids: [], room_id: roomId, game_id: null }),
   spectators: (roomId: string): Audience => ({
     type: 'spectators',

@@ -304,7 +304,7 @@ describe('serverless package --stage prod, Amazon MSK event source, placeholder 
     const groupGrants = JSON.stringify(
       roleStatements(template).filter((s) => mentions(s, 'kafka-cluster:AlterGroup')),
     );
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub string
+    // `\${Group}`: the literal of a CloudFormation Fn::Sub string.
     for (const topic of TOPICS) expect(groupGrants).toContain(`/\${Group}-${topic}`);
     expect(groupGrants).toContain('"Group":"ws_gateway"');
   });

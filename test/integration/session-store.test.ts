@@ -4,9 +4,8 @@
  * leave no key at all. Everything the port promises (authentication, presence, removal, rooms and
  * lobbies, the rate-limit gate, the welcome claim, limits, races) is the shared suite of
  * test/support/contracts/session-store.contract.ts, run on this adapter in
- * test/integration/contracts/session-store.contract.test.ts and on the in-memory fake. The
- * heartbeat refresh window is the Redis gate script's alone (the fake refreshes every heartbeat), so
- * it is tested here. Every test gets its own key prefix.
+ * test/integration/contracts/session-store.contract.test.ts and on the in-memory fake.
+ * Every test gets its own key prefix.
  */
 import { randomUUID } from 'node:crypto';
 import { silentLogger } from '../../lib/logger';
@@ -137,54 +136,5 @@ describe('nothing left behind', () => {
   it('a gate for a connection Redis never knew writes no key (docs/decisions.md D9)', async () => {
     expect(await store.gateMessage(newConnectionId(), { burst: 10, perSec: 0 })).toBeNull();
     expect(await keysUnderPrefix()).toEqual([]);
-  });
-});
-
-describe('heartbeat refresh window', () => {
-  const rate = { burst: 100, perSec: 100 };
-  const refreshOf = async (id: string, windowMs?: number) => (await s(id, windowMs)).refresh;
-  const s = async (id: string, windowMs?: number) => {
-    const g = await store.gateMessage(id, rate, windowMs);
-    if (!g) throw new Error(`gate: connection ${id} unknown to Redis`);
-    return g;
-  };
-
-  it('asks the first heartbeat of a window to refresh and the next ones within it not to', async () => {
-    const id = await connectAs(ALICE);
-    expect(await refreshOf(id, 10_000)).toBe(true);
-    expect(await refreshOf(id, 10_000)).toBe(false);
-    expect(await refreshOf(id, 10_000)).toBe(false);
-    // Another client (another Lambda container) sees the same window.
-    const other = createRedisClient({ url: process.env.REDIS_URL!, cluster: false, logger: silentLogger });
-    try {
-      const store2 = createSessionStore({
-        redis: other,
-        connectionTtlSecs: CONNECTION_TTL_SECS,
-        keyPrefix: prefix,
-      });
-      expect((await store2.gateMessage(id, rate, 10_000))?.refresh).toBe(false);
-    } finally {
-      await other.quit();
-    }
-  });
-
-  it('asks again once the window has passed', async () => {
-    const id = await connectAs(ALICE);
-    expect(await refreshOf(id, 50)).toBe(true);
-    expect(await refreshOf(id, 50)).toBe(false);
-    await new Promise((r) => setTimeout(r, 80));
-    expect(await refreshOf(id, 50)).toBe(true);
-  });
-
-  it('asks every heartbeat with a window of 0, never an anonymous one, and leaves other frames out', async () => {
-    const id = await connectAs(ALICE);
-    expect(await refreshOf(id, 0)).toBe(true);
-    expect(await refreshOf(id, 0)).toBe(true);
-    const anonymous = await connectAs(null);
-    expect(await refreshOf(anonymous, 10_000)).toBe(false);
-    // A frame that is not a heartbeat is not asked and does not use the window up.
-    const second = await connectAs(ALICE);
-    expect(await refreshOf(second)).toBeUndefined();
-    expect(await refreshOf(second, 10_000)).toBe(true);
   });
 });

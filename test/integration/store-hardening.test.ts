@@ -9,13 +9,19 @@
  * Every test gets its own key prefix.
  */
 import { randomUUID } from 'node:crypto';
+import { loadConfig } from '../../lib/config';
+import { createLifecycleStores } from '../../lib/gateway/lifecycle';
+import { sweep } from '../../lib/gateway/sweeper';
 import { deliverWelcome } from '../../lib/gateway/welcome';
 import { silentLogger } from '../../lib/logger';
+import { createMetrics } from '../../lib/metrics';
 import type { Identity } from '../../lib/protocol/envelope';
 import type { ClientPusher } from '../../lib/push/pusher';
 import { createRedisClient, type RedisClient } from '../../lib/redis';
+import { createLivenessStore } from '../../lib/store/liveness';
 import { createSessionStore, type SessionStore } from '../../lib/store/session-store';
 import { ALICE, newConnectionId } from '../support/contracts/session-store.contract';
+import { createMemoryPublisher } from '../support/memory/publisher';
 import { keysWithPrefix } from '../support/store';
 
 const TTL = 86400;
@@ -72,14 +78,34 @@ describe('cleanup without the connection hash (finding 9)', () => {
     expect(await keysWithPrefix(redis, prefix)).toEqual([]);
   });
 
-  it('leaves no key behind when finishing a cleanup that died half-way (claimed, sets not yet left)', async () => {
+  it('finishes a cleanup that died half-way (claimed, sets not yet left); the sweep announces the offline and nothing is left', async () => {
     const id = await connectAs(store, ALICE);
     await store.joinRoom(ALICE.userId, 'room-a', { spectator: false });
     await redis.hset(store.keys.conn(id), 'x', '1');
     await redis.expire(store.keys.conn(id), 300);
 
     await store.removeConnection(id);
+    // presence:online was the dead announcer's to fix: the user is an orphan for the sweeper.
+    expect(await keysWithPrefix(redis, prefix)).toEqual([store.keys.presenceOnline()]);
+    const publisher = createMemoryPublisher();
+    const config = loadConfig({ REDIS_KEY_PREFIX: prefix });
+    const outcome = await sweep({
+      config,
+      store,
+      lifecycle: createLifecycleStores({ redis, reconnectTtlSecs: 300, keyPrefix: prefix }),
+      publisher,
+      logger: silentLogger,
+      metrics: createMetrics(),
+      newId: randomUUID,
+      now: () => new Date(),
+      liveness: createLivenessStore({ redis, keyPrefix: prefix }),
+      probe: null,
+    });
 
+    expect(outcome).toMatchObject({ presenceDropped: 1 });
+    expect(publisher.envelopes('gateway.presence')).toMatchObject([
+      { event_type: 'presence.event.user_offline', actor: { user_id: ALICE.userId } },
+    ]);
     expect(await keysWithPrefix(redis, prefix)).toEqual([]);
   });
 

@@ -11,56 +11,18 @@
  *
  * Topics are shared by every test file of a run: use ids (users, rooms) unique to the test.
  */
-import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel, type Message, type Producer } from 'kafkajs';
 import type { Audience, Envelope, JsonObject } from '../../lib/protocol/envelope';
 
-/** The actor of every backend event. */
-export const SYSTEM_ACTOR = { user_id: '0', username: 'system', socket_id: '', roles: [] } as const;
+import { backendEnvelope, backendTimestamp } from '../../scripts/dev-backend/envelope';
 
-/** The backend's audience constructors (`app/games/types.rs`). */
-export const audience = {
-  user: (userId: string | number): Audience => ({
-    type: 'user',
-    user_ids: [String(userId)],
-    room_id: null,
-    game_id: null,
-  }),
-  users: (...userIds: Array<string | number>): Audience => ({
-    type: 'users',
-    user_ids: userIds.map(String),
-    room_id: null,
-    game_id: null,
-  }),
-  room: (roomId: string): Audience => ({ type: 'room', user_ids: [], room_id: roomId, game_id: null }),
-  /** The backend puts the room id in `game_id`, not `room_id`. */
-  spectators: (roomId: string): Audience => ({
-    type: 'spectators',
-    user_ids: [],
-    room_id: null,
-    game_id: roomId,
-  }),
-  broadcast: (): Audience => ({ type: 'broadcast', user_ids: [], room_id: null, game_id: null }),
-};
-
-/** `Utc::now().to_rfc3339()`: nanosecond fraction and a `+00:00` offset. */
-export function backendTimestamp(at: Date = new Date()): string {
-  return at.toISOString().replace(/\.(\d{3})Z$/, '.$1000000+00:00');
-}
-
-/** An envelope exactly as the backend produces it. */
-export function backendEnvelope(eventType: string, to: Audience, payload: JsonObject): Envelope {
-  return {
-    event_id: randomUUID(),
-    event_type: eventType,
-    timestamp: backendTimestamp(),
-    correlation_id: null,
-    producer: 'blazing_sun',
-    actor: { ...SYSTEM_ACTOR, roles: [] },
-    audience: to,
-    payload,
-  };
-}
+// The backend's envelope, audiences and timestamps (docs/events.md), shared with the dev backend.
+export {
+  audience,
+  backendEnvelope,
+  backendTimestamp,
+  SYSTEM_ACTOR,
+} from '../../scripts/dev-backend/envelope';
 
 /**
  * A games event as the backend writes it, payload tagged `{"type": base, …}`: typed

@@ -109,13 +109,14 @@ export interface ConsumerProcess {
 
 /**
  * Starts `consumers/events.ts` against a running offline gateway; resolves once it joined its group
- * (within `readyTimeoutMs`, default 60 s: a join that meets the mock cluster's SyncGroup race costs
- * an in-process restart and another rebalance of ≈ 29 s).
+ * and consumes (within `readyTimeoutMs`, default 120 s: a join that meets the mock cluster's SyncGroup
+ * race costs an in-process restart and another rebalance of ≈ 30 s, during which `/ready` is 503 —
+ * for both members of a pair started together — and a loaded machine adds to it).
  */
 export async function startConsumer(
   gateway: OfflineGateway,
   extraEnv: NodeJS.ProcessEnv = {},
-  { readyTimeoutMs = 60_000 }: { readyTimeoutMs?: number } = {},
+  { readyTimeoutMs = 120_000 }: { readyTimeoutMs?: number } = {},
 ): Promise<ConsumerProcess> {
   const metricsPort = await freePort();
   const env: NodeJS.ProcessEnv = {

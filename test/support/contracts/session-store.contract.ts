@@ -89,8 +89,13 @@ export function sessionStoreContract(name: string, setup: () => Promise<SessionS
       return id;
     }
 
-    async function gated(s: SessionStore, id: string, rate = { burst: 10, perSec: 0 }) {
-      const g = await s.gateMessage(id, rate);
+    async function gated(
+      s: SessionStore,
+      id: string,
+      rate = { burst: 10, perSec: 0 },
+      refreshWindowMs?: number,
+    ) {
+      const g = await s.gateMessage(id, rate, refreshWindowMs);
       if (!g) throw new Error(`gate: connection ${id} unknown to the store`);
       return g;
     }
@@ -427,7 +432,19 @@ export function sessionStoreContract(name: string, setup: () => Promise<SessionS
         expect(await store.roomConnections('room-a')).toEqual([]);
         expect(await store.connectionsOfUsers([ALICE.userId])).toEqual([]);
         expect(await store.allConnections()).toEqual([]);
-        expect(await h.online(pair)).toEqual([]);
+        expect(await store.removeConnection(id)).toBeNull();
+      });
+
+      it('leaves presence:online to the announcer: a quiet caller does not take the user out', async () => {
+        // The announcer died after its claim; the sweeper finds the user orphaned and announces
+        // the offline (lib/gateway/sweeper.ts), which a quiet removal here would have lost.
+        const id = await connectAs(ALICE);
+        await h.tombstone(pair, id);
+
+        await store.removeConnection(id);
+
+        expect(await h.online(pair)).toEqual([ALICE.userId]);
+        expect(await store.connectionsOfUsers([ALICE.userId])).toEqual([]);
       });
 
       it('treats a connection under cleanup as gone for frames, joins, authentication and the welcome', async () => {
@@ -561,7 +578,6 @@ export function sessionStoreContract(name: string, setup: () => Promise<SessionS
         await h.advance(700);
 
         expect((await gated(store, id, rate)).allowed).toBe(true);
-        expect((await gated(store, id, rate)).allowed).toBe(false);
       });
 
       it('shares one bucket between two containers', async () => {
@@ -618,6 +634,48 @@ export function sessionStoreContract(name: string, setup: () => Promise<SessionS
 
         expect((await gated(store, id)).bound).toBeNull();
         expect(await store.gateMessage(gone, { burst: 1, perSec: 0 })).toBeNull();
+      });
+
+      it('asks the first heartbeat of a refresh window to refresh, not the next ones within it, in any container', async () => {
+        const id = await connectAs(ALICE);
+        const rate = { burst: 100, perSec: 100 };
+
+        const refreshes = [];
+        for (const on of [store, store, second]) refreshes.push((await gated(on, id, rate, 10_000)).refresh);
+
+        expect(refreshes).toEqual([true, false, false]);
+      });
+
+      it('asks again once the window has passed', async () => {
+        const id = await connectAs(ALICE);
+        const rate = { burst: 100, perSec: 100 };
+        expect((await gated(store, id, rate, 50)).refresh).toBe(true);
+        expect((await gated(store, id, rate, 50)).refresh).toBe(false);
+
+        await h.advance(80);
+
+        expect((await gated(store, id, rate, 50)).refresh).toBe(true);
+      });
+
+      it('asks every heartbeat with a window of 0, never an anonymous one, and leaves other frames out', async () => {
+        const rate = { burst: 100, perSec: 100 };
+        const id = await connectAs(ALICE);
+        expect((await gated(store, id, rate, 0)).refresh).toBe(true);
+        expect((await gated(store, id, rate, 0)).refresh).toBe(true);
+        const anonymous = await connectAs(null);
+        expect((await gated(store, anonymous, rate, 10_000)).refresh).toBe(false);
+        // A frame that is not a heartbeat is not asked and does not use the window up.
+        const other = await connectAs(ALICE);
+        expect((await gated(store, other, rate)).refresh).toBeUndefined();
+        expect((await gated(store, other, rate, 10_000)).refresh).toBe(true);
+      });
+
+      it('does not ask a heartbeat the rate limit refused', async () => {
+        const id = await connectAs(ALICE);
+        const rate = { burst: 1, perSec: 0 };
+        await gated(store, id, rate);
+
+        expect(await gated(store, id, rate, 0)).toMatchObject({ allowed: false, refresh: false });
       });
 
       it('reports a connection the store has no record of as lost', async () => {
@@ -715,6 +773,23 @@ export function sessionStoreContract(name: string, setup: () => Promise<SessionS
           if (!(await h.online(pair)).includes(user.userId)) lost++;
         }
         expect({ rounds: h.raceRounds, lost }).toEqual({ rounds: h.raceRounds, lost: 0 });
+      });
+
+      it("reports the user's last connection going offline in the one removal announced when a 410 and $disconnect race", async () => {
+        // Only the announced removal publishes (lib/gateway/cleanup.ts): if it said "still online",
+        // nobody would ever publish presence.event.user_offline.
+        const wrong: unknown[] = [];
+        for (let round = 0; round < h.raceRounds; round++) {
+          const user: Identity = { userId: String(9000 + round), username: `u${round}`, roles: [] };
+          const id = await connectAs(user);
+
+          const results = await Promise.all([store.removeConnection(id), second.removeConnection(id)]);
+
+          const announced = results.filter((r) => r !== null);
+          if (announced.length !== 1 || announced[0]?.wentOffline !== true) wrong.push(announced);
+        }
+        expect({ rounds: h.raceRounds, wrong }).toEqual({ rounds: h.raceRounds, wrong: [] });
+        expect(await h.online(pair)).toEqual([]);
       });
 
       it('leaves a connection in exactly one user set after two concurrent authentications as different users', async () => {

@@ -1,7 +1,8 @@
 /**
  * An in-memory `SessionStore` (lib/store/session-store.ts) for unit tests, with the Redis
  * adapter's semantics (test/support/contracts/session-store.contract.ts runs the same cases on
- * both): the rate-limit bucket on the store's clock (fractional refill), the welcome claim, the
+ * both): the rate-limit bucket on the store's clock (fractional refill), the heartbeat refresh
+ * window, the welcome claim, the
  * atomic identity swap, `CONNECTION_LIMIT` / `LOBBY_LIMIT` with nothing written, the tombstone of a
  * cleanup under way, the reverse index that outlives the connection record, idempotent removal
  * announced once, and TTLs on the clock.
@@ -48,6 +49,8 @@ export interface ConnectionRecord {
   /** `tk`/`ts`: the rate-limit bucket (tokens, last refill in clock ms). */
   tokens?: number;
   lastFrameMs?: number;
+  /** `hb`: when a heartbeat last refreshed the session keys (clock ms). */
+  lastRefreshMs?: number;
   /** `w`: who sends the welcome (`default`: the first frame, `invoke`: the async welcome) or `done`. */
   welcome?: 'default' | 'invoke' | 'done';
   /** `r:{roomId}` fields (game rooms and `spectators:` pseudo-rooms). */
@@ -233,7 +236,7 @@ export function createMemorySessionStore({
       state.connections.add(id);
     },
 
-    async gateMessage(id, { burst, perSec }): Promise<MessageGate | null> {
+    async gateMessage(id, { burst, perSec }, refreshWindowMs): Promise<MessageGate | null> {
       const c = live(id);
       if (!c) return null;
       const now = clock.now();
@@ -244,6 +247,15 @@ export function createMemorySessionStore({
       if (allowed) tokens -= 1;
       c.tokens = tokens;
       c.lastFrameMs = now;
+      // A heartbeat's refresh: at most one per window, only for an authenticated connection.
+      const asked = refreshWindowMs !== undefined;
+      const refresh =
+        asked &&
+        allowed &&
+        refreshWindowMs >= 0 &&
+        c.identity !== null &&
+        (c.lastRefreshMs === undefined || now - c.lastRefreshMs >= refreshWindowMs);
+      if (refresh) c.lastRefreshMs = now;
       state.conn.expire(id, ttl);
       let welcome: MessageGate['welcome'];
       if (c.welcome === undefined) {
@@ -256,6 +268,7 @@ export function createMemorySessionStore({
         bound: c.bound && copyIdentity(c.bound),
         welcome,
         connectedAt: c.at,
+        ...(asked ? { refresh } : {}),
       };
     },
 
@@ -347,7 +360,10 @@ export function createMemorySessionStore({
       const identity = c?.identity ?? ix?.identity ?? null;
       const rooms = new Set([...(ix?.rooms ?? []), ...(c?.rooms ?? [])]);
       const lobbies = new Set([...(ix?.lobbies ?? []), ...(c?.lobbies ?? [])]);
-      const wentOffline = identity ? detachFromUser(id, identity.userId) : false;
+      // presence:online is the announcer's alone (see the adapter): a quiet caller leaves it.
+      let wentOffline = false;
+      if (identity && announce) wentOffline = detachFromUser(id, identity.userId);
+      else if (identity) removeFrom(state.userSockets, identity.userId, [id]);
       state.socket.delete(id);
       state.connections.delete(id);
       for (const room of rooms) removeFrom(state.roomSockets, room, [id]);

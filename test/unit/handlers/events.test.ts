@@ -201,13 +201,14 @@ describe('events function', () => {
     const alice = newUserId();
     const a1 = await connected(h, alice);
     h.fakes.store.faults.fail();
-    // Redis comes back after the first backoff (100 ms): only a retry would see it.
-    setTimeout(() => h.fakes.store.faults.recover(), 150);
+    // Redis comes back within the retries' backoff (100 + 200 + 400 ms …): only a retry would see it.
+    const recovery = setTimeout(() => h.fakes.store.faults.recover(), 500);
 
     // 15 s are kept back for what is in flight: 15.05 s left leaves no room for a 100 ms backoff.
     await expect(
       h.events(mskEvent([{ topic: TOPICS.gamesEvents, value: numbered(alice, 0, 1) }]), ctx(15_050)),
     ).rejects.toThrow('Connection is closed.');
+    clearTimeout(recovery);
     expect(numbersAt(a1.connectionId)).toEqual([]);
   });
 
