@@ -130,7 +130,8 @@ async function main(): Promise<void> {
   const events = Math.ceil(int('events', 30_000) / 20) * 20;
   const roomSize = int('room-size', 4);
   const rounds = int('rounds', 2);
-  const latencyMs = has('api-latency-ms') ? int('api-latency-ms', 10) : 10;
+  const latencyMs = has('api-latency-ms') ? Number(raw('api-latency-ms')) : 10;
+  if (!Number.isInteger(latencyMs) || latencyMs < 0) throw new Error('--api-latency-ms: an integer ≥ 0');
   const pushConcurrency = int('push-concurrency', 128);
   const budgetRps = has('budget-rps') ? int('budget-rps', 1) : 0;
   // The image's NODE_OPTIONS (Dockerfile, consumer stage), unless given.

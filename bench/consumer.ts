@@ -15,7 +15,10 @@
  *                     real Redis, signed pushes through `createManagementApiPusher` to the Management
  *                     API stand-in (test/support/management-api.ts) in a child process, unthrottled
  *                     (200 to every post, like serverless-offline for a live connection) — what consumers/events.ts runs, with the production
- *                     defaults (PUSH_CONCURRENCY 64, KAFKA_MAX_WAIT_MS 100)
+ *                     defaults (PUSH_CONCURRENCY 64, KAFKA_MAX_WAIT_MS 100), pushing with `pushMany`
+ *   pipeline+fanout   the same through the fan-out scheduler as consumers/events.ts wires it
+ *                     (createPipelineFanout), without a budget: the scheduler's own cost (opt-in:
+ *                     --variants=pipeline,pipeline+fanout)
  * The event mix (per 20 events): 9 room events (`turn_changed` to a room of --room-size members),
  * 9 user events (`game_starting` to one user), 2 membership events (`room_state` to a user, which
  * joins the user's connections to its room again: idempotent, so every round sees the same state).
@@ -42,16 +45,19 @@ import { createKafka } from '../lib/kafka/client';
 import type { EventPublisher } from '../lib/kafka/publisher';
 import { silentLogger } from '../lib/logger';
 import { createMetrics } from '../lib/metrics';
+import { createManagementApiCloser } from '../lib/push/closer';
 import { createManagementApiPusher } from '../lib/push/pusher';
 import { createRedisClient } from '../lib/redis';
+import { createPipelineFanout } from '../lib/runtime/fanout';
 import { createSessionStore } from '../lib/store/session-store';
 import { startManagementApiProcess } from '../test/support/management-api-process';
 import { startKafkaMock, startRedis } from '../test/support/services';
 import { argReader } from './args';
 import { envelopes, populate, produceBacklog, pushesPerEvent, TOPIC, worldOf } from './consumer-world';
 
-type Variant = 'kafkajs no-op' | 'runConsumer no-op' | 'pipeline';
-const VARIANTS: readonly Variant[] = ['kafkajs no-op', 'runConsumer no-op', 'pipeline'];
+type Variant = 'kafkajs no-op' | 'runConsumer no-op' | 'pipeline' | 'pipeline+fanout';
+const VARIANTS: readonly Variant[] = ['kafkajs no-op', 'runConsumer no-op', 'pipeline', 'pipeline+fanout'];
+const DEFAULT_VARIANTS: readonly Variant[] = ['kafkajs no-op', 'runConsumer no-op', 'pipeline'];
 
 interface Args {
   readonly events: number;
@@ -73,7 +79,7 @@ function parseArgs(argv: readonly string[]): Args {
     roomSize: int('room-size', 4),
     maxSeconds: int('max-seconds', 300),
     apiLatencyMs: has('api-latency-ms') ? int('api-latency-ms', 0) : 0,
-    variants: (raw('variants')?.split(',') ?? VARIANTS).map((v) => {
+    variants: (raw('variants')?.split(',') ?? DEFAULT_VARIANTS).map((v) => {
       const variant = VARIANTS.find((x) => x === v || x.startsWith(`${v} `));
       if (!variant) throw new Error(`--variants: one or more of ${VARIANTS.join(', ')}`);
       return variant;
@@ -176,6 +182,8 @@ async function throughRunConsumer(
     REDIS_KEY_PREFIX: env.keyPrefix,
     WS_MANAGEMENT_ENDPOINT: env.endpoint,
     LOG_LEVEL: 'silent',
+    // The scheduler alone (pipeline+fanout), not the budget: the stand-in does not throttle.
+    PUSH_BUDGET_RPS: '0',
   });
   const redis = createRedisClient({ url: env.redisUrl, cluster: false, logger: silentLogger });
   const pusher = createManagementApiPusher({
@@ -192,14 +200,28 @@ async function throughRunConsumer(
   };
   const store = createSessionStore({ redis, connectionTtlSecs: 86400, keyPrefix: env.keyPrefix });
   const metrics = createMetrics();
+  const credentials = () => ({ accessKeyId: 'local', secretAccessKey: 'local' });
+  const fanout =
+    variant === 'pipeline+fanout'
+      ? createPipelineFanout({
+          config,
+          endpoint: env.endpoint,
+          redis,
+          logger: silentLogger,
+          metrics,
+          credentials: { get: credentials, ready: async () => {}, kind: 'local', close: () => {} },
+          closer: createManagementApiCloser({ endpoint: env.endpoint, region: 'us-east-1', credentials }),
+        })
+      : undefined;
   const pipeline =
-    variant === 'pipeline'
+    variant === 'pipeline' || variant === 'pipeline+fanout'
       ? createPipeline({
           config,
           store,
           lifecycle: createLifecycleStores({ redis, reconnectTtlSecs: 300, keyPrefix: env.keyPrefix }),
           publisher,
           pusher,
+          fanout,
           metrics,
           logger: silentLogger,
           pushConcurrency: config.push.concurrency,
@@ -258,6 +280,7 @@ async function throughRunConsumer(
   } finally {
     controller.abort();
     await service.catch(() => undefined);
+    await fanout?.close(1000);
     await pusher.close();
     await redis.quit();
   }
@@ -356,7 +379,7 @@ async function main(): Promise<void> {
         continue;
       }
       const r = rate(v);
-      const pushes = v === 'pipeline' ? fmt(r * perEvent) : '—';
+      const pushes = v.startsWith('pipeline') ? fmt(r * perEvent) : '—';
       lines.push(
         `| ${v} | ${fmt(r)} | ${pushes} | ${median(ss.map((s) => s.cpuUs)).toFixed(0)} | ${Number.isNaN(ceiling) ? '—' : `${((r / ceiling) * 100).toFixed(1)}%`} |`,
       );
