@@ -186,7 +186,14 @@ async function main() {
   if (!externalKafka) env.KAFKA_START_POSITION ||= 'earliest';
 
   spawnPart('offline', bin('serverless'), ['offline', 'start', '--stage', 'local'], env);
-  spawnPart('consumer', bin('tsx'), [path.join(root, 'consumers', 'events.ts')], env);
+  // Node with tsx's loader, one process: the `tsx` command would relay Ctrl+C and SIGKILL a consumer
+  // too busy to confirm it within 30 ms, instead of letting it stop cleanly.
+  spawnPart(
+    'consumer',
+    process.execPath,
+    ['--import', 'tsx', path.join(root, 'consumers', 'events.ts')],
+    env,
+  );
   const backendReady = withBackend
     ? saysReady(
         spawnPart('backend', bin('tsx'), [path.join(root, 'scripts', 'dev-backend.ts')], env, { ipc: true }),

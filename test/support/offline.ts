@@ -125,9 +125,12 @@ export async function startConsumer(
     CONSUMER_METRICS_PORT: String(metricsPort),
     ...extraEnv,
   };
+  // Node itself with tsx's loader, not the `tsx` command: the command is a second process that relays
+  // signals and, when the consumer does not confirm one within 30 ms (a busy event loop on a loaded
+  // machine), SIGKILLs it and exits 143 — a stop that is not the consumer's own clean stop.
   const { child, output } = spawnLogged(
-    path.join(root, 'node_modules', '.bin', 'tsx'),
-    [path.join(root, 'consumers', 'events.ts')],
+    process.execPath,
+    ['--import', 'tsx', path.join(root, 'consumers', 'events.ts')],
     env,
   );
   try {
