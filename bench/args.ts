@@ -14,3 +14,16 @@ export function argReader(argv: readonly string[]) {
     },
   };
 }
+
+/** Runs a benchmark's `main`: exit 0 when it resolves, 1 with the error's stack when it rejects. */
+export function runBench(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      process.stderr.write(
+        `bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+      );
+      process.exit(1);
+    },
+  );
+}

@@ -33,7 +33,7 @@ import path from 'node:path';
 import { build } from 'esbuild';
 import { startManagementApiProcess } from '../test/support/management-api-process';
 import { freePort, startKafkaMock, startRedis, stopProcessGroup } from '../test/support/services';
-import { argReader } from './args';
+import { argReader, runBench } from './args';
 import { envelopes, populate, produceBacklog, pushesPerEvent, TOPIC, worldOf } from './consumer-world';
 
 type Variant = 'noop' | 'consumer' | 'image';
@@ -286,12 +286,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(
-      `bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-    );
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -52,7 +52,7 @@ import { createPipelineFanout } from '../lib/runtime/fanout';
 import { createSessionStore } from '../lib/store/session-store';
 import { startManagementApiProcess } from '../test/support/management-api-process';
 import { startKafkaMock, startRedis } from '../test/support/services';
-import { argReader } from './args';
+import { argReader, runBench } from './args';
 import { envelopes, populate, produceBacklog, pushesPerEvent, TOPIC, worldOf } from './consumer-world';
 
 type Variant = 'kafkajs no-op' | 'runConsumer no-op' | 'pipeline' | 'pipeline+fanout';
@@ -391,12 +391,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(
-      `bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-    );
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -30,7 +30,7 @@ import { createFanout, type Fanout } from '../lib/push/scheduler';
 import { createRedisClient } from '../lib/redis';
 import { startManagementApiProcess } from '../test/support/management-api-process';
 import { startRedis } from '../test/support/services';
-import { argReader } from './args';
+import { argReader, runBench } from './args';
 
 type Variant = 'today' | 'fanout' | 'fanout-noreserve';
 const credentials = () => ({ accessKeyId: 'local', secretAccessKey: 'local' });
@@ -298,12 +298,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(
-      `bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-    );
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -38,7 +38,7 @@ import {
 } from '../test/support/offline';
 import { type RunningService, startKafkaMock, startRedis } from '../test/support/services';
 import { TestClient } from '../test/support/ws-client';
-import { argReader } from './args';
+import { argReader, runBench } from './args';
 
 const TOPIC = 'games.events';
 const WARMUP = 2;
@@ -295,12 +295,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(
-      `bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-    );
-    process.exit(1);
-  },
-);
+runBench(main);
