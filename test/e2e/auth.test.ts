@@ -358,8 +358,9 @@ describe('secrets', () => {
     expect(output).toContain('$connect');
     expect(output).toMatch(/"level":"debug"/i);
     // Distinct tokens: identical claims signed within the same second are one token, so the count
-    // depends on the machine's speed (83 on an idle machine, 100+ on a loaded one).
-    expect(kit.issued.size).toBeGreaterThan(50);
+    // depends on the machine's timing (45 to 100+ seen); 30 is far more than the few a vacuous
+    // check (no token captured) would leave.
+    expect(kit.issued.size).toBeGreaterThanOrEqual(30);
 
     const leaks: string[] = [];
     const context = (at: number) => output.slice(Math.max(0, at - 60), at).replace(/\s+/g, ' ');
